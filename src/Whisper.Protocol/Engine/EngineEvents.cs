@@ -1,0 +1,111 @@
+using System.Globalization;
+using Whisper.Protocol.Wire;
+
+namespace Whisper.Protocol.Engine;
+
+public enum MessageKind
+{
+    Broadcast,
+    Private,
+}
+
+/// <summary>What a member's status looks like to this node.</summary>
+public enum MemberStatus
+{
+    Up,
+    Suspect,
+    Down,
+    Left,
+}
+
+/// <summary>
+/// Identity of a message: its kind, its origin, for private messages its recipient, and the sequence of
+/// its first chunk in the origin's stream. Unique for the lifetime of the origin's incarnation.
+/// </summary>
+public readonly record struct MessageId(MessageKind Kind, MemberId Origin, MemberId Recipient, ulong Seq)
+{
+    public override string ToString() => Kind == MessageKind.Broadcast
+        ? string.Create(CultureInfo.InvariantCulture, $"b:{Origin}:{Seq}")
+        : string.Create(CultureInfo.InvariantCulture, $"p:{Origin}>{Recipient}:{Seq}");
+}
+
+/// <summary>A message delivered to the application. <see cref="Payload"/> is immutable and owned by the receiver.</summary>
+public sealed record DeliveredMessage(MessageId Id, MemberRef From, MemberRef? To, byte[] Payload, VectorClock Deps)
+{
+    public MessageKind Kind => Id.Kind;
+}
+
+/// <summary>Outputs of the engine for the application, drained with <see cref="WhisperEngine.TryPollEvent"/>.</summary>
+public abstract record EngineEvent;
+
+/// <summary>This node is a member; <see cref="Members"/> includes itself.</summary>
+public sealed record JoinedEvent(MemberRef Self, IReadOnlyList<MemberRef> Members) : EngineEvent;
+
+/// <summary>The join was refused or nobody answered; the engine is finished.</summary>
+public sealed record DeniedEvent(DenyReason Reason, string Message) : EngineEvent;
+
+public sealed record MessageEvent(DeliveredMessage Message) : EngineEvent;
+
+public sealed record MemberStatusEvent(MemberRef Member, MemberStatus Status) : EngineEvent;
+
+/// <summary>This node's graceful leave has finished; the adapter may close its socket.</summary>
+public sealed record LeftEvent : EngineEvent;
+
+/// <summary>Result of a send command.</summary>
+public enum SendStatus
+{
+    Accepted,
+
+    /// <summary>Flow control: too much is in flight. Try again after the engine has processed more input.</summary>
+    WindowFull,
+
+    TooLarge,
+    NotJoined,
+    UnknownRecipient,
+}
+
+public readonly record struct SendResult(SendStatus Status, MessageId Id)
+{
+    public bool IsAccepted => Status == SendStatus.Accepted;
+}
+
+/// <summary>A member as this node currently sees it.</summary>
+public sealed record MemberSnapshot(MemberRef Member, MemberStatus Status, bool IsSelf, System.Net.IPEndPoint? Endpoint, TimeSpan? SmoothedRtt);
+
+public enum EngineState
+{
+    Idle,
+    Joining,
+    Joined,
+    Leaving,
+    Left,
+    Denied,
+}
+
+/// <summary>Counters for diagnostics, the status bar and benchmarks. Mutable only by the engine.</summary>
+public sealed class EngineStats
+{
+    public long DatagramsSent { get; internal set; }
+    public long BytesSent { get; internal set; }
+    public long DatagramsReceived { get; internal set; }
+    public long MalformedDropped { get; internal set; }
+    public long ForeignDropped { get; internal set; }
+    public long ChunksSent { get; internal set; }
+    public long ChunksRetransmitted { get; internal set; }
+    public long ChunksRelayed { get; internal set; }
+    public long DuplicateChunks { get; internal set; }
+    public long OutOfWindowChunks { get; internal set; }
+    public long NacksSent { get; internal set; }
+    public long AcksSent { get; internal set; }
+    public long BroadcastsDelivered { get; internal set; }
+    public long PrivatesDelivered { get; internal set; }
+
+    /// <summary>Messages complete but waiting for causal predecessors right now.</summary>
+    public int HeldBack { get; internal set; }
+
+    /// <summary>Chunks kept for retransmission or relay right now (own and others').</summary>
+    public int StoredChunks { get; internal set; }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"sent={DatagramsSent} recv={DatagramsReceived} malformed={MalformedDropped} foreign={ForeignDropped} chunks={ChunksSent} retx={ChunksRetransmitted} relay={ChunksRelayed} dup={DuplicateChunks} nacks={NacksSent} acks={AcksSent} held={HeldBack} stored={StoredChunks}");
+}

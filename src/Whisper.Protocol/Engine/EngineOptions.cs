@@ -1,0 +1,90 @@
+namespace Whisper.Protocol.Engine;
+
+/// <summary>
+/// Immutable settings of one engine. Defaults suit a LAN or loopback group of up to 10 members;
+/// every timing knob is documented with what it trades.
+/// </summary>
+public sealed record EngineOptions
+{
+    /// <summary>Largest group the engine will form (the mission's cap).</summary>
+    public int MaxMembers { get; init; } = 10;
+
+    /// <summary>Largest message payload in bytes (UTF-8 text up to 64 KiB); larger sends are refused.</summary>
+    public int MaxMessageBytes { get; init; } = 64 * 1024;
+
+    /// <summary>Largest datagram the engine produces. 1200 fits every IPv6 path without fragmentation.</summary>
+    public int MaxDatagramBytes { get; init; } = Wire.WireCodec.MaxDatagramSize;
+
+    /// <summary>
+    /// Flow control: the most own broadcast chunks not yet acknowledged by every member. When full,
+    /// <see cref="WhisperEngine.Broadcast"/> answers <see cref="SendStatus.WindowFull"/> and the adapter waits.
+    /// Must hold at least one maximal message (64 KiB is about 60 chunks).
+    /// </summary>
+    public int SendWindowChunks { get; init; } = 1024;
+
+    /// <summary>Flow control for one private stream: the most private chunks in flight to one peer.</summary>
+    public int PrivateWindowChunks { get; init; } = 256;
+
+    /// <summary>Receive bound per stream: chunks further than this beyond the contiguous point are dropped (they come again).</summary>
+    public int ReceiveWindowChunks { get; init; } = 2048;
+
+    /// <summary>RTT assumed before the first sample (RFC 9002 uses 333 ms for the open Internet; a LAN group is far closer).</summary>
+    public TimeSpan InitialRtt { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Floor of the retransmission timeout, so a tiny loopback RTT does not cause spurious resends.</summary>
+    public TimeSpan MinRetransmitTimeout { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Ceiling of the retransmission timeout after exponential backoff.</summary>
+    public TimeSpan MaxRetransmitTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a receiver may hold back an acknowledgement to batch it (RFC 9002 max_ack_delay).</summary>
+    public TimeSpan MaxAckDelay { get; init; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Interval of pings to each member; pings measure RTT and prove liveness.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Silence after which a member is reported <see cref="MemberStatus.Suspect"/>.</summary>
+    public TimeSpan SuspectAfter { get; init; } = TimeSpan.FromMilliseconds(1200);
+
+    /// <summary>Silence after which a member is reported <see cref="MemberStatus.Down"/> and leaves the view.</summary>
+    public TimeSpan DownAfter { get; init; } = TimeSpan.FromMilliseconds(2500);
+
+    /// <summary>Interval between join requests to the discovery contact.</summary>
+    public TimeSpan JoinRetryInterval { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Join requests sent before the join fails as <see cref="Wire.DenyReason.Unreachable"/>.</summary>
+    public int JoinAttempts { get; init; } = 10;
+
+    /// <summary>How long a newcomer waits for introductions from the listed members before it reports itself joined anyway.</summary>
+    public TimeSpan IntroTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Interval of lease renewals to the discovery server.</summary>
+    public TimeSpan LeaseInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a leaving node keeps retransmitting so its last messages reach everyone.</summary>
+    public TimeSpan LeaveLinger { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Throws when the options contradict each other.</summary>
+    public void Validate()
+    {
+        if (MaxMembers is < 1 or > 16)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxMembers), MaxMembers, "must be 1-16");
+        }
+
+        if (MaxDatagramBytes is < 512 or > Wire.WireCodec.MaxDatagramSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxDatagramBytes), MaxDatagramBytes, "must be 512-1200");
+        }
+
+        if (SendWindowChunks < 128 || PrivateWindowChunks < 128 || ReceiveWindowChunks < SendWindowChunks)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SendWindowChunks), "windows must hold a 64 KiB message and receive >= send");
+        }
+
+        if (SuspectAfter >= DownAfter || HeartbeatInterval >= SuspectAfter)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SuspectAfter), "need HeartbeatInterval < SuspectAfter < DownAfter");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+using System.Globalization;
+using System.Net;
+
+namespace Whisper.Protocol.Wire;
+
+/// <summary>Frame type codes (the first byte of every frame). See docs/protocol.md.</summary>
+public enum FrameType : byte
+{
+    Chunk = 0x01,
+    PrivateChunk = 0x02,
+    Ack = 0x03,
+    Nack = 0x04,
+    Intro = 0x05,
+    Ping = 0x06,
+    Pong = 0x07,
+    Leave = 0x08,
+    JoinRequest = 0x10,
+    JoinAccept = 0x11,
+    JoinDeny = 0x12,
+    Lease = 0x13,
+}
+
+/// <summary>Flags of a message chunk.</summary>
+[Flags]
+public enum ChunkFlags : byte
+{
+    None = 0,
+
+    /// <summary>The first chunk of a message; it carries the message's causal dependencies.</summary>
+    First = 1,
+
+    /// <summary>The last chunk of a message.</summary>
+    Last = 2,
+}
+
+/// <summary>Which stream a negative ack refers to.</summary>
+public enum StreamKind : byte
+{
+    Broadcast = 0,
+    Private = 1,
+}
+
+/// <summary>Why the discovery server (or the group) refused a join.</summary>
+public enum DenyReason : byte
+{
+    Other = 0,
+    Full = 1,
+    NameTaken = 2,
+    InvalidName = 3,
+    VersionMismatch = 4,
+
+    /// <summary>Local only, never on the wire: nobody answered the join after bounded retries.</summary>
+    Unreachable = 0xFE,
+}
+
+/// <summary>A member as listed by the discovery server or by another member.</summary>
+public sealed record MemberRecord(MemberId Id, string Name, IPEndPoint Endpoint)
+{
+    public override string ToString() => $"{Name}#{Id.ToString()[..6]}@{Endpoint}";
+}
+
+/// <summary>An inclusive range of sequence numbers.</summary>
+public readonly record struct SeqRange(ulong First, ulong Last)
+{
+    public override string ToString() => First == Last
+        ? First.ToString(CultureInfo.InvariantCulture)
+        : string.Create(CultureInfo.InvariantCulture, $"{First}-{Last}");
+}
+
+/// <summary>The fixed part of every datagram: who sent it and for whom.</summary>
+public readonly record struct DatagramHeader(MemberId From, MemberId To);
+
+/// <summary>The closed set of typed wire messages. Each has one readable <see cref="Describe"/>.</summary>
+public abstract record Frame
+{
+    public abstract FrameType Type { get; }
+
+    public abstract string Describe();
+}
+
+/// <summary>One chunk of a broadcast message in <see cref="Origin"/>'s stream (sent by the origin or relayed).</summary>
+public sealed record ChunkFrame(MemberId Origin, ulong Seq, ChunkFlags Flags, VectorClock? Deps, ReadOnlyMemory<byte> Payload) : Frame
+{
+    public override FrameType Type => FrameType.Chunk;
+
+    public override string Describe() =>
+        $"Chunk origin={Origin.ToString()[..6]} seq={Seq}{FlagText(Flags)}{(Deps is null ? "" : " deps=" + Deps)} len={Payload.Length}";
+
+    internal static string FlagText(ChunkFlags f) => f switch
+    {
+        ChunkFlags.First | ChunkFlags.Last => "",
+        ChunkFlags.First => " first",
+        ChunkFlags.Last => " last",
+        _ => " mid",
+    };
+}
+
+/// <summary>One chunk of a private message in the (header.From to header.To) stream.</summary>
+public sealed record PrivateChunkFrame(ulong Seq, ChunkFlags Flags, VectorClock? Deps, ReadOnlyMemory<byte> Payload) : Frame
+{
+    public override FrameType Type => FrameType.PrivateChunk;
+
+    public override string Describe() =>
+        $"Private seq={Seq}{ChunkFrame.FlagText(Flags)}{(Deps is null ? "" : " deps=" + Deps)} len={Payload.Length}";
+}
+
+/// <summary>
+/// Cumulative acknowledgement: for each broadcast origin, the highest chunk sequence received without gaps
+/// (<see cref="Received"/>, origin to count), and the highest private chunk received from header.To.
+/// Doubles as the anti-entropy digest that lets members find and fill each other's gaps.
+/// </summary>
+public sealed record AckFrame(VectorClock Received, ulong PrivateReceived) : Frame
+{
+    public override FrameType Type => FrameType.Ack;
+
+    public override string Describe() => $"Ack recv={Received} priv={PrivateReceived}";
+}
+
+/// <summary>Negative ack: the receiver lacks these chunks of a stream and asks the addressee to resend them.</summary>
+public sealed record NackFrame(StreamKind Stream, MemberId Origin, IReadOnlyList<SeqRange> Missing) : Frame
+{
+    public const int MaxRanges = 32;
+
+    public override FrameType Type => FrameType.Nack;
+
+    public override string Describe() =>
+        $"Nack {(Stream == StreamKind.Broadcast ? "origin=" + Origin.ToString()[..6] : "private")} missing={string.Join(',', Missing)}";
+}
+
+/// <summary>
+/// Member introduction. <see cref="BaseSeq"/> is the sender's own broadcast sequence at the moment it first
+/// learned of the addressee: the addressee delivers exactly the sender's broadcasts after it.
+/// </summary>
+public sealed record IntroFrame(bool ReplyRequested, string Name, IPEndPoint Endpoint, ulong BaseSeq, IReadOnlyList<MemberRecord> Known) : Frame
+{
+    public const int MaxKnown = 16;
+
+    public override FrameType Type => FrameType.Intro;
+
+    public override string Describe() =>
+        $"Intro{(ReplyRequested ? "?" : "")} name={Name} base={BaseSeq} known={Known.Count}";
+}
+
+public sealed record PingFrame(ulong Token) : Frame
+{
+    public override FrameType Type => FrameType.Ping;
+
+    public override string Describe() => $"Ping {Token}";
+}
+
+public sealed record PongFrame(ulong Token) : Frame
+{
+    public override FrameType Type => FrameType.Pong;
+
+    public override string Describe() => $"Pong {Token}";
+}
+
+/// <summary>Graceful leave: the sender's broadcast stream ends at <see cref="FinalSeq"/>.</summary>
+public sealed record LeaveFrame(ulong FinalSeq) : Frame
+{
+    public override FrameType Type => FrameType.Leave;
+
+    public override string Describe() => $"Leave final={FinalSeq}";
+}
+
+/// <summary>Newcomer to discovery server: admit me under this name (header.From is my new incarnation id).</summary>
+public sealed record JoinRequestFrame(string Name) : Frame
+{
+    public override FrameType Type => FrameType.JoinRequest;
+
+    public override string Describe() => $"JoinRequest name={Name}";
+}
+
+/// <summary>Server to newcomer: you are admitted; this is how I see you and who is already in the group.</summary>
+public sealed record JoinAcceptFrame(IPEndPoint ObservedEndpoint, IReadOnlyList<MemberRecord> Members) : Frame
+{
+    public const int MaxMembers = 16;
+
+    public override FrameType Type => FrameType.JoinAccept;
+
+    public override string Describe() => $"JoinAccept you={ObservedEndpoint} members={string.Join(',', Members.Select(m => m.Name))}";
+}
+
+public sealed record JoinDenyFrame(DenyReason Reason, string Message) : Frame
+{
+    public override FrameType Type => FrameType.JoinDeny;
+
+    public override string Describe() => $"JoinDeny {Reason}: {Message}";
+}
+
+/// <summary>Member to discovery server: I am still here (renews my slot); <see cref="View"/> is who I see.</summary>
+public sealed record LeaseFrame(string Name, IReadOnlyList<MemberRecord> View) : Frame
+{
+    public override FrameType Type => FrameType.Lease;
+
+    public override string Describe() => $"Lease name={Name} view={View.Count}";
+}

@@ -1,0 +1,513 @@
+using System.Net;
+
+namespace Whisper.Protocol.Wire;
+
+/// <summary>Why a datagram was dropped by the decoder.</summary>
+public enum DecodeStatus
+{
+    Ok,
+    TooShort,
+    TooLarge,
+    BadMagic,
+    UnsupportedVersion,
+    UnsupportedEnvelope,
+    UnknownFrameType,
+    Truncated,
+    Malformed,
+}
+
+/// <summary>
+/// The one codec of the Whisper wire format (docs/protocol.md). Big-endian, version in every datagram,
+/// every length and count bounded. <see cref="TryDecode"/> never throws on untrusted bytes.
+/// </summary>
+public static class WireCodec
+{
+    public const byte Magic0 = (byte)'W';
+    public const byte Magic1 = (byte)'H';
+    public const byte Version = 1;
+
+    /// <summary>Envelope 0: plaintext frames follow. Other values are reserved for an authenticated, encrypted envelope.</summary>
+    public const byte PlainEnvelope = 0;
+
+    public const int HeaderSize = 20;
+    public const int FrameHeaderSize = 3;
+
+    /// <summary>No datagram is larger than this (a safe payload for any path MTU of 1280 and above).</summary>
+    public const int MaxDatagramSize = 1200;
+
+    public const int MaxNameBytes = MemberName.MaxLength;
+    public const int MaxDenyMessageBytes = 512;
+
+    public static DecodeStatus TryDecode(ReadOnlySpan<byte> datagram, out DatagramHeader header, List<Frame> frames)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        header = default;
+        var start = frames.Count;
+        var status = DecodeCore(datagram, out header, frames);
+        if (status != DecodeStatus.Ok)
+        {
+            frames.RemoveRange(start, frames.Count - start);
+            header = default;
+        }
+
+        return status;
+    }
+
+    /// <summary>Reads just the version byte, so a host can answer a peer that speaks another version.</summary>
+    public static bool TryPeekVersion(ReadOnlySpan<byte> datagram, out byte version)
+    {
+        version = 0;
+        if (datagram.Length < 3 || datagram[0] != Magic0 || datagram[1] != Magic1)
+        {
+            return false;
+        }
+
+        version = datagram[2];
+        return true;
+    }
+
+    private static DecodeStatus DecodeCore(ReadOnlySpan<byte> datagram, out DatagramHeader header, List<Frame> frames)
+    {
+        header = default;
+        if (datagram.Length > MaxDatagramSize)
+        {
+            return DecodeStatus.TooLarge;
+        }
+
+        if (datagram.Length < HeaderSize)
+        {
+            return DecodeStatus.TooShort;
+        }
+
+        var r = new WireReader(datagram);
+        r.TryReadU8(out var m0);
+        r.TryReadU8(out var m1);
+        if (m0 != Magic0 || m1 != Magic1)
+        {
+            return DecodeStatus.BadMagic;
+        }
+
+        r.TryReadU8(out var version);
+        if (version != Version)
+        {
+            return DecodeStatus.UnsupportedVersion;
+        }
+
+        r.TryReadU8(out var envelope);
+        if (envelope != PlainEnvelope)
+        {
+            return DecodeStatus.UnsupportedEnvelope;
+        }
+
+        r.TryReadU64(out var from);
+        r.TryReadU64(out var to);
+        header = new DatagramHeader(new MemberId(from), new MemberId(to));
+
+        if (r.Remaining == 0)
+        {
+            return DecodeStatus.Truncated; // a datagram carries at least one frame
+        }
+
+        while (r.Remaining > 0)
+        {
+            if (!r.TryReadU8(out var type) || !r.TryReadU16(out var length) || !r.TryReadBytes(length, out var body))
+            {
+                return DecodeStatus.Truncated;
+            }
+
+            var br = new WireReader(body);
+            Frame? frame;
+            switch ((FrameType)type)
+            {
+                case FrameType.Chunk: frame = ReadChunk(ref br); break;
+                case FrameType.PrivateChunk: frame = ReadPrivateChunk(ref br); break;
+                case FrameType.Ack: frame = ReadAck(ref br); break;
+                case FrameType.Nack: frame = ReadNack(ref br); break;
+                case FrameType.Intro: frame = ReadIntro(ref br); break;
+                case FrameType.Ping: frame = br.TryReadU64(out var ping) ? new PingFrame(ping) : null; break;
+                case FrameType.Pong: frame = br.TryReadU64(out var pong) ? new PongFrame(pong) : null; break;
+                case FrameType.Leave: frame = br.TryReadVarint(out var fin) ? new LeaveFrame(fin) : null; break;
+                case FrameType.JoinRequest: frame = ReadJoinRequest(ref br); break;
+                case FrameType.JoinAccept: frame = ReadJoinAccept(ref br); break;
+                case FrameType.JoinDeny: frame = ReadJoinDeny(ref br); break;
+                case FrameType.Lease: frame = ReadLease(ref br); break;
+                default: return DecodeStatus.UnknownFrameType;
+            }
+
+            if (frame is null || br.Remaining != 0)
+            {
+                return DecodeStatus.Malformed;
+            }
+
+            frames.Add(frame);
+        }
+
+        return DecodeStatus.Ok;
+    }
+
+    private static bool TryReadFlags(ref WireReader r, out ChunkFlags flags)
+    {
+        flags = ChunkFlags.None;
+        if (!r.TryReadU8(out var f) || (f & ~0x03) != 0)
+        {
+            return false;
+        }
+
+        flags = (ChunkFlags)f;
+        return true;
+    }
+
+    private static bool TryReadPayload(ref WireReader r, out ReadOnlyMemory<byte> payload)
+    {
+        payload = default;
+        if (!r.TryReadVarint(MaxDatagramSize, out var len) || !r.TryReadBytes((int)len, out var bytes))
+        {
+            return false;
+        }
+
+        payload = bytes.ToArray();
+        return true;
+    }
+
+    private static ChunkFrame? ReadChunk(ref WireReader r)
+    {
+        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
+        {
+            return null;
+        }
+
+        VectorClock? deps = null;
+        if ((flags & ChunkFlags.First) != 0 && !TryReadClock(ref r, out deps))
+        {
+            return null;
+        }
+
+        return TryReadPayload(ref r, out var payload) ? new ChunkFrame(new MemberId(origin), seq, flags, deps, payload) : null;
+    }
+
+    private static PrivateChunkFrame? ReadPrivateChunk(ref WireReader r)
+    {
+        if (!r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
+        {
+            return null;
+        }
+
+        VectorClock? deps = null;
+        if ((flags & ChunkFlags.First) != 0 && !TryReadClock(ref r, out deps))
+        {
+            return null;
+        }
+
+        return TryReadPayload(ref r, out var payload) ? new PrivateChunkFrame(seq, flags, deps, payload) : null;
+    }
+
+    private static AckFrame? ReadAck(ref WireReader r) =>
+        TryReadClock(ref r, out var received) && r.TryReadVarint(out var priv) ? new AckFrame(received!, priv) : null;
+
+    private static NackFrame? ReadNack(ref WireReader r)
+    {
+        if (!r.TryReadU8(out var stream) || stream > 1 || !r.TryReadU64(out var origin) || !r.TryReadU8(out var count) || count == 0 || count > NackFrame.MaxRanges)
+        {
+            return null;
+        }
+
+        var ranges = new SeqRange[count];
+        for (var i = 0; i < count; i++)
+        {
+            if (!r.TryReadVarint(out var first) || first == 0 || !r.TryReadVarint(out var span) || first + span < first)
+            {
+                return null;
+            }
+
+            ranges[i] = new SeqRange(first, first + span);
+        }
+
+        return new NackFrame((StreamKind)stream, new MemberId(origin), ranges);
+    }
+
+    private static IntroFrame? ReadIntro(ref WireReader r)
+    {
+        if (!r.TryReadU8(out var flags) || (flags & ~0x01) != 0
+            || !TryReadName(ref r, out var name)
+            || !r.TryReadEndpoint(out var endpoint)
+            || !r.TryReadVarint(out var baseSeq)
+            || !TryReadMembers(ref r, IntroFrame.MaxKnown, out var known))
+        {
+            return null;
+        }
+
+        return new IntroFrame((flags & 1) != 0, name, endpoint!, baseSeq, known!);
+    }
+
+    private static JoinRequestFrame? ReadJoinRequest(ref WireReader r) =>
+        r.TryReadShortString(255, out var name) ? new JoinRequestFrame(name) : null; // the server judges the name
+
+    private static JoinAcceptFrame? ReadJoinAccept(ref WireReader r) =>
+        r.TryReadEndpoint(out var you) && TryReadMembers(ref r, JoinAcceptFrame.MaxMembers, out var members)
+            ? new JoinAcceptFrame(you!, members!)
+            : null;
+
+    private static JoinDenyFrame? ReadJoinDeny(ref WireReader r)
+    {
+        if (!r.TryReadU8(out var reason) || reason > (byte)DenyReason.VersionMismatch || !r.TryReadString(MaxDenyMessageBytes, out var message))
+        {
+            return null;
+        }
+
+        return new JoinDenyFrame((DenyReason)reason, message);
+    }
+
+    private static LeaseFrame? ReadLease(ref WireReader r) =>
+        TryReadName(ref r, out var name) && TryReadMembers(ref r, JoinAcceptFrame.MaxMembers, out var view)
+            ? new LeaseFrame(name, view!)
+            : null;
+
+    private static bool TryReadName(ref WireReader r, out string name) =>
+        r.TryReadShortString(MaxNameBytes, out name) && MemberName.IsValid(name);
+
+    private static bool TryReadMembers(ref WireReader r, int max, out IReadOnlyList<MemberRecord>? members)
+    {
+        members = null;
+        if (!r.TryReadU8(out var count) || count > max)
+        {
+            return false;
+        }
+
+        var list = new MemberRecord[count];
+        for (var i = 0; i < count; i++)
+        {
+            if (!r.TryReadU64(out var id) || id == 0 || !TryReadName(ref r, out var name) || !r.TryReadEndpoint(out var ep))
+            {
+                return false;
+            }
+
+            list[i] = new MemberRecord(new MemberId(id), name, ep!);
+        }
+
+        members = list;
+        return true;
+    }
+
+    private static bool TryReadClock(ref WireReader r, out VectorClock? clock)
+    {
+        clock = null;
+        if (!r.TryReadU8(out var count) || count > VectorClock.MaxEntries)
+        {
+            return false;
+        }
+
+        var entries = new ClockEntry[count];
+        ulong previous = 0;
+        for (var i = 0; i < count; i++)
+        {
+            if (!r.TryReadU64(out var id) || id <= previous || !r.TryReadVarint(out var value))
+            {
+                return false; // ids strictly ascending and non-zero
+            }
+
+            entries[i] = new ClockEntry(new MemberId(id), value);
+            previous = id;
+        }
+
+        clock = VectorClock.FromSortedUnchecked(entries);
+        return true;
+    }
+
+    // ---------------------------------------------------------------- encoding
+
+    /// <summary>Bytes a frame takes on the wire, including its 3-byte frame header.</summary>
+    public static int FrameSize(Frame frame)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        return FrameHeaderSize + BodySize(frame);
+    }
+
+    /// <summary>Encodes one datagram into <paramref name="destination"/> and returns its length.</summary>
+    public static int Encode(DatagramHeader header, IReadOnlyList<Frame> frames, Span<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        var w = new WireWriter(destination);
+        WriteHeader(ref w, header);
+        foreach (var f in frames)
+        {
+            WriteFrame(ref w, f);
+        }
+
+        return w.Written;
+    }
+
+    /// <summary>Encodes one datagram into a new array (for tests, tools and the discovery server).</summary>
+    public static byte[] Encode(DatagramHeader header, params Frame[] frames)
+    {
+        var size = HeaderSize + frames.Sum(FrameSize);
+        var buffer = new byte[size];
+        Encode(header, frames, buffer);
+        return buffer;
+    }
+
+    internal static void WriteHeader(ref WireWriter w, DatagramHeader header)
+    {
+        w.WriteU8(Magic0);
+        w.WriteU8(Magic1);
+        w.WriteU8(Version);
+        w.WriteU8(PlainEnvelope);
+        w.WriteU64(header.From.Value);
+        w.WriteU64(header.To.Value);
+    }
+
+    internal static void WriteFrame(ref WireWriter w, Frame frame)
+    {
+        var body = BodySize(frame);
+        if (body > ushort.MaxValue)
+        {
+            throw new InvalidOperationException($"frame body too large: {frame.Describe()}");
+        }
+
+        w.WriteU8((byte)frame.Type);
+        w.WriteU16((ushort)body);
+        var before = w.Written;
+        switch (frame)
+        {
+            case ChunkFrame c:
+                w.WriteU64(c.Origin.Value);
+                w.WriteVarint(c.Seq);
+                w.WriteU8((byte)c.Flags);
+                if ((c.Flags & ChunkFlags.First) != 0)
+                {
+                    WriteClock(ref w, c.Deps ?? VectorClock.Empty);
+                }
+
+                w.WriteVarint((ulong)c.Payload.Length);
+                w.WriteBytes(c.Payload.Span);
+                break;
+            case PrivateChunkFrame p:
+                w.WriteVarint(p.Seq);
+                w.WriteU8((byte)p.Flags);
+                if ((p.Flags & ChunkFlags.First) != 0)
+                {
+                    WriteClock(ref w, p.Deps ?? VectorClock.Empty);
+                }
+
+                w.WriteVarint((ulong)p.Payload.Length);
+                w.WriteBytes(p.Payload.Span);
+                break;
+            case AckFrame a:
+                WriteClock(ref w, a.Received);
+                w.WriteVarint(a.PrivateReceived);
+                break;
+            case NackFrame n:
+                w.WriteU8((byte)n.Stream);
+                w.WriteU64(n.Origin.Value);
+                w.WriteU8(checked((byte)n.Missing.Count));
+                foreach (var range in n.Missing)
+                {
+                    w.WriteVarint(range.First);
+                    w.WriteVarint(range.Last - range.First);
+                }
+
+                break;
+            case IntroFrame i:
+                w.WriteU8(i.ReplyRequested ? (byte)1 : (byte)0);
+                w.WriteShortString(i.Name);
+                w.WriteEndpoint(i.Endpoint);
+                w.WriteVarint(i.BaseSeq);
+                WriteMembers(ref w, i.Known);
+                break;
+            case PingFrame p:
+                w.WriteU64(p.Token);
+                break;
+            case PongFrame p:
+                w.WriteU64(p.Token);
+                break;
+            case LeaveFrame l:
+                w.WriteVarint(l.FinalSeq);
+                break;
+            case JoinRequestFrame j:
+                w.WriteShortString(j.Name);
+                break;
+            case JoinAcceptFrame a:
+                w.WriteEndpoint(a.ObservedEndpoint);
+                WriteMembers(ref w, a.Members);
+                break;
+            case JoinDenyFrame d:
+                w.WriteU8((byte)d.Reason);
+                w.WriteString(d.Message);
+                break;
+            case LeaseFrame l:
+                w.WriteShortString(l.Name);
+                WriteMembers(ref w, l.View);
+                break;
+            default:
+                throw new InvalidOperationException($"unknown frame {frame.GetType().Name}");
+        }
+
+        if (w.Written - before != body)
+        {
+            throw new InvalidOperationException($"frame size mismatch for {frame.Describe()}");
+        }
+    }
+
+    private static int BodySize(Frame frame) => frame switch
+    {
+        ChunkFrame c => 8 + WireWriter.VarintSize(c.Seq) + 1
+            + ((c.Flags & ChunkFlags.First) != 0 ? ClockSize(c.Deps ?? VectorClock.Empty) : 0)
+            + WireWriter.VarintSize((ulong)c.Payload.Length) + c.Payload.Length,
+        PrivateChunkFrame p => WireWriter.VarintSize(p.Seq) + 1
+            + ((p.Flags & ChunkFlags.First) != 0 ? ClockSize(p.Deps ?? VectorClock.Empty) : 0)
+            + WireWriter.VarintSize((ulong)p.Payload.Length) + p.Payload.Length,
+        AckFrame a => ClockSize(a.Received) + WireWriter.VarintSize(a.PrivateReceived),
+        NackFrame n => 1 + 8 + 1 + n.Missing.Sum(static r => WireWriter.VarintSize(r.First) + WireWriter.VarintSize(r.Last - r.First)),
+        IntroFrame i => 1 + WireWriter.ShortStringSize(i.Name) + WireWriter.EndpointSize(i.Endpoint) + WireWriter.VarintSize(i.BaseSeq) + MembersSize(i.Known),
+        PingFrame => 8,
+        PongFrame => 8,
+        LeaveFrame l => WireWriter.VarintSize(l.FinalSeq),
+        JoinRequestFrame j => WireWriter.ShortStringSize(j.Name),
+        JoinAcceptFrame a => WireWriter.EndpointSize(a.ObservedEndpoint) + MembersSize(a.Members),
+        JoinDenyFrame d => 1 + WireWriter.StringSize(d.Message),
+        LeaseFrame l => WireWriter.ShortStringSize(l.Name) + MembersSize(l.View),
+        _ => throw new InvalidOperationException($"unknown frame {frame.GetType().Name}"),
+    };
+
+    internal static int ClockSize(VectorClock clock)
+    {
+        var size = 1;
+        foreach (var e in clock.Entries)
+        {
+            size += 8 + WireWriter.VarintSize(e.Value);
+        }
+
+        return size;
+    }
+
+    private static void WriteClock(ref WireWriter w, VectorClock clock)
+    {
+        w.WriteU8(checked((byte)clock.Count));
+        foreach (var e in clock.Entries)
+        {
+            w.WriteU64(e.Member.Value);
+            w.WriteVarint(e.Value);
+        }
+    }
+
+    private static int MembersSize(IReadOnlyList<MemberRecord> members) =>
+        1 + members.Sum(static m => 8 + WireWriter.ShortStringSize(m.Name) + WireWriter.EndpointSize(m.Endpoint));
+
+    private static void WriteMembers(ref WireWriter w, IReadOnlyList<MemberRecord> members)
+    {
+        w.WriteU8(checked((byte)members.Count));
+        foreach (var m in members)
+        {
+            w.WriteU64(m.Id.Value);
+            w.WriteShortString(m.Name);
+            w.WriteEndpoint(m.Endpoint);
+        }
+    }
+
+    /// <summary>Describes a whole datagram for traces: <c>3f2a91->77c0d1 Chunk ... | Ack ...</c>.</summary>
+    public static string Describe(DatagramHeader header, IEnumerable<Frame> frames) =>
+        $"{Short(header.From)}->{Short(header.To)} {string.Join(" | ", frames.Select(f => f.Describe()))}";
+
+    private static string Short(MemberId id) => id.IsNone ? "-" : id.ToString()[..6];
+
+    internal static bool IsLoopbackOrAny(IPEndPoint ep) => IPAddress.IsLoopback(ep.Address) || ep.Address.Equals(IPAddress.Any);
+}

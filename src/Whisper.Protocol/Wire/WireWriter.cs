@@ -1,0 +1,100 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Whisper.Protocol.Wire;
+
+/// <summary>Writer into a caller-owned span. Callers measure first; writing past the end is a bug and throws.</summary>
+internal ref struct WireWriter
+{
+    private readonly Span<byte> _buffer;
+    private int _pos;
+
+    public WireWriter(Span<byte> buffer)
+    {
+        _buffer = buffer;
+        _pos = 0;
+    }
+
+    public readonly int Written => _pos;
+
+    public readonly int Remaining => _buffer.Length - _pos;
+
+    public void WriteU8(byte value) => _buffer[_pos++] = value;
+
+    public void WriteU16(ushort value)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(_pos, 2), value);
+        _pos += 2;
+    }
+
+    public void WriteU64(ulong value)
+    {
+        BinaryPrimitives.WriteUInt64BigEndian(_buffer.Slice(_pos, 8), value);
+        _pos += 8;
+    }
+
+    public void WriteVarint(ulong value)
+    {
+        while (value >= 0x80)
+        {
+            _buffer[_pos++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+
+        _buffer[_pos++] = (byte)value;
+    }
+
+    public void WriteBytes(ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(_buffer[_pos..]);
+        _pos += bytes.Length;
+    }
+
+    public void WriteShortString(string value)
+    {
+        var len = Encoding.UTF8.GetBytes(value, _buffer[(_pos + 1)..]);
+        _buffer[_pos] = checked((byte)len);
+        _pos += 1 + len;
+    }
+
+    public void WriteString(string value)
+    {
+        var len = Encoding.UTF8.GetBytes(value, _buffer[(_pos + 2)..]);
+        BinaryPrimitives.WriteUInt16BigEndian(_buffer.Slice(_pos, 2), checked((ushort)len));
+        _pos += 2 + len;
+    }
+
+    public void WriteEndpoint(IPEndPoint endpoint)
+    {
+        var v6 = endpoint.AddressFamily == AddressFamily.InterNetworkV6;
+        WriteU8(v6 ? (byte)6 : (byte)4);
+        if (!endpoint.Address.TryWriteBytes(_buffer[_pos..], out var written))
+        {
+            throw new InvalidOperationException("buffer too small for endpoint");
+        }
+
+        _pos += written;
+        WriteU16((ushort)endpoint.Port);
+    }
+
+    public static int VarintSize(ulong value)
+    {
+        var size = 1;
+        while (value >= 0x80)
+        {
+            value >>= 7;
+            size++;
+        }
+
+        return size;
+    }
+
+    public static int ShortStringSize(string value) => 1 + Encoding.UTF8.GetByteCount(value);
+
+    public static int StringSize(string value) => 2 + Encoding.UTF8.GetByteCount(value);
+
+    public static int EndpointSize(IPEndPoint endpoint) =>
+        endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? 1 + 16 + 2 : 1 + 4 + 2;
+}
