@@ -1,0 +1,1531 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+using Whisper.Protocol.Wire;
+
+namespace Whisper.Protocol.Engine;
+
+public sealed partial class WhisperEngine
+{
+    private const int AckEveryDatagrams = 2;
+    private const int MaxRetransmitBurst = 16;
+    private const int MaxNackChunks = 256;
+    private const int MaxRelayPerNack = 128;
+    private static readonly TimeSpan MinIntroRetry = TimeSpan.FromMilliseconds(50);
+
+    private readonly SplitMix64 _rng;
+    private readonly Dictionary<MemberId, Peer> _peers = [];
+    private readonly List<Peer> _peerOrder = [];
+    private readonly HashSet<MemberId> _tombstones = [];
+    private readonly Dictionary<MemberId, OriginStream> _origins = [];
+    private readonly List<OriginStream> _originOrder = [];
+    private readonly Queue<EngineEvent> _events = new();
+    private readonly Queue<(IPEndPoint Endpoint, MemberId To, Frame Frame)> _controlOut = new();
+    private readonly List<Frame> _decoded = [];
+    private readonly List<Frame> _writing = [];
+    private OriginStream _self = null!;
+
+    private IPEndPoint? _contact;
+    private IPEndPoint _selfEndpoint = new(IPAddress.Loopback, 0);
+    private bool _accepted;
+    private int _joinAttempts;
+    private TimeSpan _nextJoinAt = TimeSpan.MaxValue;
+    private TimeSpan _introDeadline = TimeSpan.MaxValue;
+    private HashSet<MemberId> _listed = [];
+    private TimeSpan _nextLeaseAt = TimeSpan.MaxValue;
+    private TimeSpan _leaveDeadline = TimeSpan.MaxValue;
+    private ulong _leaveFinal;
+    private int _pollCursor;
+    private TimeSpan _now;
+
+    /// <summary>Optional trace of every datagram in and out (<c>Describe()</c> form), for simulations and debugging.</summary>
+    public Action<TimeSpan, string>? Tracer { get; set; }
+
+    private void InitializeState()
+    {
+        _self = new OriginStream(Self.Id, Self.Name) { BaseKnown = true };
+        _origins.Add(Self.Id, _self);
+        _originOrder.Add(_self);
+    }
+
+    private ulong MySeq => _self.Delivered;
+
+    // ------------------------------------------------------------------ queries
+
+    /// <summary>The earliest time at which <see cref="OnTimeout"/> has work to do, or null when nothing is pending.</summary>
+    public TimeSpan? NextTimeout
+    {
+        get
+        {
+            if (State is EngineState.Idle or EngineState.Left or EngineState.Denied)
+            {
+                return null;
+            }
+
+            var t = TimeSpan.MaxValue;
+            if (State == EngineState.Joining)
+            {
+                t = Min(t, _accepted ? _introDeadline : _nextJoinAt);
+            }
+
+            if (State == EngineState.Joined)
+            {
+                t = Min(t, _nextLeaseAt);
+            }
+
+            if (State == EngineState.Leaving)
+            {
+                t = Min(t, _leaveDeadline);
+            }
+
+            foreach (var p in _peerOrder)
+            {
+                if (p.AckPending)
+                {
+                    t = Min(t, p.AckAt);
+                }
+
+                if (!p.InView)
+                {
+                    continue;
+                }
+
+                t = Min(t, p.NextPingAt);
+                t = Min(t, p.LastHeard + (p.Status == MemberStatus.Up ? _options.SuspectAfter : _options.DownAfter));
+                if (!p.HeardIntro)
+                {
+                    t = Min(t, p.NextIntroAt);
+                }
+
+                t = Min(t, p.RetxAt);
+                t = Min(t, p.PrivRetxAt);
+                t = Min(t, p.PrivNackAt);
+            }
+
+            foreach (var o in _originOrder)
+            {
+                t = Min(t, o.NackAt);
+            }
+
+            return t == TimeSpan.MaxValue ? null : t;
+        }
+    }
+
+    /// <summary>This node and every member it knows of that has not been removed, in a stable order.</summary>
+    public IReadOnlyList<MemberSnapshot> Members
+    {
+        get
+        {
+            var list = new List<MemberSnapshot>(_peerOrder.Count + 1)
+            {
+                new(Self, State is EngineState.Left ? MemberStatus.Left : MemberStatus.Up, true, _selfEndpoint, null),
+            };
+            foreach (var p in _peerOrder)
+            {
+                if (p.HeardIntro || p.Status != MemberStatus.Up)
+                {
+                    list.Add(new MemberSnapshot(p.Ref, p.Status, false, p.Endpoint, p.Rtt.HasSample ? p.Rtt.Smoothed : null));
+                }
+            }
+
+            return list;
+        }
+    }
+
+    /// <summary>This node's delivered vector clock: the causal context of its next send.</summary>
+    public VectorClock Clock => CurrentClock();
+
+    // ------------------------------------------------------------------ commands
+
+    /// <summary>Begins joining through the discovery server (or, later, a member) at <paramref name="contact"/>.</summary>
+    public void Start(IPEndPoint contact, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(contact);
+        if (State != EngineState.Idle)
+        {
+            throw new InvalidOperationException($"Start called in state {State}");
+        }
+
+        Advance(now);
+        _contact = contact;
+        State = EngineState.Joining;
+        _joinAttempts = 0;
+        SendJoinRequest();
+    }
+
+    public SendResult Broadcast(ReadOnlyMemory<byte> payload, TimeSpan now)
+    {
+        Advance(now);
+        if (State != EngineState.Joined)
+        {
+            return new SendResult(SendStatus.NotJoined, default);
+        }
+
+        if (payload.Length > _options.MaxMessageBytes)
+        {
+            return new SendResult(SendStatus.TooLarge, default);
+        }
+
+        var deps = CurrentClock();
+        var pieces = Split(payload, WireCodec.ClockSize(deps), broadcast: true);
+        if (pieces is null)
+        {
+            return new SendResult(SendStatus.TooLarge, default);
+        }
+
+        var inFlight = MySeq - _self.Stable;
+        if (inFlight > 0 && inFlight + (ulong)pieces.Count > (ulong)_options.SendWindowChunks)
+        {
+            return new SendResult(SendStatus.WindowFull, default);
+        }
+
+        var first = MySeq + 1;
+        for (var i = 0; i < pieces.Count; i++)
+        {
+            var flags = (i == 0 ? ChunkFlags.First : ChunkFlags.None) | (i == pieces.Count - 1 ? ChunkFlags.Last : ChunkFlags.None);
+            var chunk = new ChunkFrame(Self.Id, first + (ulong)i, flags, i == 0 ? deps : null, pieces[i]);
+            _self.Chunks.Add(chunk.Seq, chunk);
+            foreach (var p in _peerOrder)
+            {
+                if (p.InView)
+                {
+                    p.Outbox.Enqueue(chunk);
+                    Stats.ChunksSent++;
+                }
+            }
+        }
+
+        var last = first + (ulong)pieces.Count - 1;
+        _self.Contig = _self.Delivered = _self.Highest = last;
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView && p.RetxAt == TimeSpan.MaxValue)
+            {
+                p.RetxAt = now + p.Rtt.RetransmitTimeout(p.Backoff);
+            }
+        }
+
+        if (_peerOrder.TrueForAll(static p => !p.InView))
+        {
+            UpdateStability();
+        }
+
+        var id = new MessageId(MessageKind.Broadcast, Self.Id, MemberId.None, first);
+        Stats.BroadcastsDelivered++;
+        _events.Enqueue(new MessageEvent(new DeliveredMessage(id, Self, null, payload.ToArray(), deps)));
+        return new SendResult(SendStatus.Accepted, id);
+    }
+
+    public SendResult SendPrivate(string toName, ReadOnlyMemory<byte> payload, TimeSpan now)
+    {
+        Advance(now);
+        if (State != EngineState.Joined)
+        {
+            return new SendResult(SendStatus.NotJoined, default);
+        }
+
+        Peer? peer = null;
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView && p.HeardIntro && p.Name == toName)
+            {
+                peer = p; // the latest incarnation under that name wins
+            }
+        }
+
+        if (peer is null)
+        {
+            return new SendResult(SendStatus.UnknownRecipient, default);
+        }
+
+        if (payload.Length > _options.MaxMessageBytes)
+        {
+            return new SendResult(SendStatus.TooLarge, default);
+        }
+
+        var deps = CurrentClock();
+        var pieces = Split(payload, WireCodec.ClockSize(deps), broadcast: false);
+        if (pieces is null)
+        {
+            return new SendResult(SendStatus.TooLarge, default);
+        }
+
+        var inFlight = peer.PrivSent - peer.PrivAcked;
+        if (inFlight > 0 && inFlight + (ulong)pieces.Count > (ulong)_options.PrivateWindowChunks)
+        {
+            return new SendResult(SendStatus.WindowFull, default);
+        }
+
+        var first = peer.PrivSent + 1;
+        for (var i = 0; i < pieces.Count; i++)
+        {
+            var flags = (i == 0 ? ChunkFlags.First : ChunkFlags.None) | (i == pieces.Count - 1 ? ChunkFlags.Last : ChunkFlags.None);
+            var chunk = new PrivateChunkFrame(first + (ulong)i, flags, i == 0 ? deps : null, pieces[i]);
+            peer.PrivUnacked.Add(chunk.Seq, chunk);
+            peer.Outbox.Enqueue(chunk);
+            Stats.ChunksSent++;
+        }
+
+        peer.PrivSent = first + (ulong)pieces.Count - 1;
+        if (peer.PrivRetxAt == TimeSpan.MaxValue)
+        {
+            peer.PrivRetxAt = now + peer.Rtt.RetransmitTimeout(peer.PrivBackoff);
+        }
+
+        return new SendResult(SendStatus.Accepted, new MessageId(MessageKind.Private, Self.Id, peer.Id, first));
+    }
+
+    /// <summary>Leaves gracefully: announces the end of this node's stream and lingers until it is acknowledged.</summary>
+    public void Leave(TimeSpan now)
+    {
+        Advance(now);
+        switch (State)
+        {
+            case EngineState.Idle or EngineState.Joining:
+                if (_accepted && _contact is not null)
+                {
+                    _controlOut.Enqueue((_contact, MemberId.None, new LeaveFrame(MySeq)));
+                }
+
+                FinishLeave();
+                return;
+            case EngineState.Joined:
+                State = EngineState.Leaving;
+                _leaveFinal = MySeq;
+                _leaveDeadline = now + _options.LeaveLinger;
+                if (_contact is not null)
+                {
+                    _controlOut.Enqueue((_contact, MemberId.None, new LeaveFrame(_leaveFinal)));
+                }
+
+                foreach (var p in _peerOrder)
+                {
+                    if (p.InView)
+                    {
+                        p.LeaveNeeded = true;
+                        p.Outbox.Enqueue(new LeaveFrame(_leaveFinal));
+                    }
+                }
+
+                CheckLeaveDone();
+                return;
+            default:
+                return;
+        }
+    }
+
+    // ------------------------------------------------------------------ inputs
+
+    public void OnDatagram(IPEndPoint from, ReadOnlySpan<byte> datagram, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(from);
+        Advance(now);
+        Stats.DatagramsReceived++;
+        if (State is EngineState.Idle or EngineState.Left or EngineState.Denied)
+        {
+            return;
+        }
+
+        _decoded.Clear();
+        var status = WireCodec.TryDecode(datagram, out var header, _decoded);
+        if (status != DecodeStatus.Ok)
+        {
+            Stats.MalformedDropped++;
+            Tracer?.Invoke(now, $"{Self.Name} drop malformed ({status}) from {from}");
+            return;
+        }
+
+        Tracer?.Invoke(now, $"{Self.Name} <- {WireCodec.Describe(header, _decoded)}");
+        if ((!header.To.IsNone && header.To != Self.Id) || header.From == Self.Id)
+        {
+            Stats.ForeignDropped++;
+            return;
+        }
+
+        if (header.From.IsNone)
+        {
+            OnServerDatagram(from, now);
+            return;
+        }
+
+        _peers.TryGetValue(header.From, out var peer);
+        if (peer is null)
+        {
+            // Only an introduction may come from a stranger.
+            if (_decoded[0] is not IntroFrame intro || _tombstones.Contains(header.From) || State == EngineState.Leaving)
+            {
+                Stats.ForeignDropped++;
+                return;
+            }
+
+            peer = LearnPeer(header.From, intro.Name, from, now);
+            if (peer is null)
+            {
+                Stats.ForeignDropped++;
+                return;
+            }
+        }
+
+        if (peer.Status == MemberStatus.Down)
+        {
+            Stats.ForeignDropped++;
+            return;
+        }
+
+        peer.LastHeard = now;
+        if (peer.Status == MemberStatus.Suspect)
+        {
+            SetStatus(peer, MemberStatus.Up);
+        }
+
+        var ackEliciting = false;
+        var ackSeen = false;
+        foreach (var frame in _decoded)
+        {
+            switch (frame)
+            {
+                case ChunkFrame c:
+                    OnChunk(peer, c, now);
+                    ackEliciting = true;
+                    break;
+                case PrivateChunkFrame pc:
+                    OnPrivateChunk(peer, pc, now);
+                    ackEliciting = true;
+                    break;
+                case AckFrame a:
+                    OnAck(peer, a, now);
+                    ackSeen = true;
+                    break;
+                case NackFrame n:
+                    OnNack(peer, n);
+                    break;
+                case IntroFrame i:
+                    OnIntro(peer, from, i, now);
+                    break;
+                case PingFrame ping:
+                    peer.Outbox.Enqueue(new PongFrame(ping.Token));
+                    break;
+                case PongFrame pong:
+                    if (pong.Token <= (ulong)now.Ticks)
+                    {
+                        peer.Rtt.AddSample(now - TimeSpan.FromTicks((long)pong.Token));
+                    }
+
+                    break;
+                case LeaveFrame leave:
+                    OnPeerLeave(peer, leave);
+                    ackEliciting = true;
+                    break;
+                default:
+                    Stats.ForeignDropped++; // discovery frames from a member are not for us
+                    break;
+            }
+        }
+
+        if (ackEliciting)
+        {
+            peer.UnackedDatagrams++;
+            if (!peer.AckPending)
+            {
+                peer.AckPending = true;
+                peer.AckAt = now + _options.MaxAckDelay;
+            }
+
+            if (peer.UnackedDatagrams >= AckEveryDatagrams)
+            {
+                peer.AckNow = true;
+            }
+        }
+
+        RunDelivery();
+        ScheduleGapRepair(now);
+        if (ackSeen)
+        {
+            UpdateStability();
+        }
+
+        MaybeFinishJoin(now);
+        if (State == EngineState.Leaving)
+        {
+            CheckLeaveDone();
+        }
+    }
+
+    public void OnTimeout(TimeSpan now)
+    {
+        Advance(now);
+        if (State is EngineState.Idle or EngineState.Left or EngineState.Denied)
+        {
+            return;
+        }
+
+        if (State == EngineState.Joining && !_accepted && now >= _nextJoinAt)
+        {
+            if (_joinAttempts >= _options.JoinAttempts)
+            {
+                Deny(DenyReason.Unreachable, $"no discovery server answered at {_contact} after {_joinAttempts} attempts");
+                return;
+            }
+
+            SendJoinRequest();
+        }
+
+        MaybeFinishJoin(now);
+
+        foreach (var p in _peerOrder)
+        {
+            if (p.AckPending && now >= p.AckAt)
+            {
+                p.AckNow = true;
+            }
+
+            if (!p.InView)
+            {
+                continue;
+            }
+
+            var silence = now - p.LastHeard;
+            if (silence >= _options.DownAfter)
+            {
+                MarkDown(p);
+                continue;
+            }
+
+            if (silence >= _options.SuspectAfter && p.Status == MemberStatus.Up)
+            {
+                SetStatus(p, MemberStatus.Suspect);
+            }
+
+            if (!p.HeardIntro && now >= p.NextIntroAt)
+            {
+                SendIntro(p, now);
+            }
+
+            if (now >= p.NextPingAt)
+            {
+                p.Outbox.Enqueue(new PingFrame((ulong)now.Ticks));
+                p.AckNow = true; // the periodic ack doubles as an anti-entropy digest
+                p.NextPingAt = now + _options.HeartbeatInterval;
+            }
+
+            if (now >= p.RetxAt)
+            {
+                RetransmitBroadcast(p, now);
+            }
+
+            if (now >= p.PrivRetxAt)
+            {
+                RetransmitPrivate(p, now);
+            }
+
+            if (now >= p.PrivNackAt)
+            {
+                SendPrivateNack(p, now);
+            }
+        }
+
+        foreach (var o in _originOrder)
+        {
+            if (now >= o.NackAt)
+            {
+                SendBroadcastNack(o, now);
+            }
+        }
+
+        if (State == EngineState.Joined && now >= _nextLeaseAt && _contact is not null)
+        {
+            _controlOut.Enqueue((_contact, MemberId.None, new LeaseFrame(Self.Name, ViewRecords())));
+            _nextLeaseAt = now + _options.LeaseInterval;
+        }
+
+        if (State == EngineState.Leaving)
+        {
+            CheckLeaveDone();
+        }
+    }
+
+    // ------------------------------------------------------------------ outputs
+
+    /// <summary>Writes the next datagram into <paramref name="buffer"/> (at least <see cref="EngineOptions.MaxDatagramBytes"/> long).</summary>
+    public bool TryPollTransmit(Span<byte> buffer, out int length, [NotNullWhen(true)] out IPEndPoint? destination)
+    {
+        var limit = Math.Min(buffer.Length, _options.MaxDatagramBytes);
+        if (_controlOut.TryDequeue(out var control))
+        {
+            _writing.Clear();
+            _writing.Add(control.Frame);
+            length = Write(buffer[..limit], control.To, _writing);
+            destination = control.Endpoint;
+            return true;
+        }
+
+        var n = _peerOrder.Count;
+        for (var i = 0; i < n; i++)
+        {
+            var idx = (_pollCursor + i) % n;
+            var p = _peerOrder[idx];
+            if (p.Outbox.Count == 0 && !p.AckNow)
+            {
+                continue;
+            }
+
+            _pollCursor = idx + 1;
+            _writing.Clear();
+            var room = limit - WireCodec.HeaderSize;
+            if (p.AckPending || p.AckNow)
+            {
+                var ack = new AckFrame(ReceivedClock(), p.PrivContig);
+                var size = WireCodec.FrameSize(ack);
+                if (size <= room)
+                {
+                    _writing.Add(ack);
+                    room -= size;
+                    p.AckPending = p.AckNow = false;
+                    p.AckAt = TimeSpan.MaxValue;
+                    p.UnackedDatagrams = 0;
+                    Stats.AcksSent++;
+                }
+            }
+
+            while (p.Outbox.TryPeek(out var frame))
+            {
+                var size = WireCodec.FrameSize(frame);
+                if (size > room)
+                {
+                    if (_writing.Count == 0)
+                    {
+                        p.Outbox.Dequeue(); // cannot ever fit; never happens for frames we build
+                        continue;
+                    }
+
+                    break;
+                }
+
+                _writing.Add(p.Outbox.Dequeue());
+                room -= size;
+            }
+
+            if (_writing.Count == 0)
+            {
+                continue;
+            }
+
+            length = Write(buffer[..limit], p.Id, _writing);
+            destination = p.Endpoint;
+            return true;
+        }
+
+        length = 0;
+        destination = null;
+        return false;
+    }
+
+    public bool TryPollEvent([NotNullWhen(true)] out EngineEvent? engineEvent) => _events.TryDequeue(out engineEvent);
+
+    private int Write(Span<byte> buffer, MemberId to, List<Frame> frames)
+    {
+        var length = WireCodec.Encode(new DatagramHeader(Self.Id, to), frames, buffer);
+        Stats.DatagramsSent++;
+        Stats.BytesSent += length;
+        Tracer?.Invoke(_now, $"{Self.Name} -> {WireCodec.Describe(new DatagramHeader(Self.Id, to), frames)}");
+        return length;
+    }
+
+    // ------------------------------------------------------------------ join and membership
+
+    private void SendJoinRequest()
+    {
+        _joinAttempts++;
+        _nextJoinAt = _now + _options.JoinRetryInterval;
+        _controlOut.Enqueue((_contact!, MemberId.None, new JoinRequestFrame(Self.Name)));
+    }
+
+    private void OnServerDatagram(IPEndPoint from, TimeSpan now)
+    {
+        if (_contact is null || !from.Equals(_contact))
+        {
+            Stats.ForeignDropped++;
+            return;
+        }
+
+        foreach (var frame in _decoded)
+        {
+            switch (frame)
+            {
+                case JoinAcceptFrame accept when State == EngineState.Joining && !_accepted:
+                    _accepted = true;
+                    _selfEndpoint = accept.ObservedEndpoint;
+                    _introDeadline = now + _options.IntroTimeout;
+                    _listed = [];
+                    foreach (var m in accept.Members)
+                    {
+                        if (m.Id != Self.Id && m.Name != Self.Name && LearnPeer(m.Id, m.Name, m.Endpoint, now) is { } p)
+                        {
+                            _listed.Add(p.Id);
+                        }
+                    }
+
+                    MaybeFinishJoin(now);
+                    break;
+                case JoinDenyFrame deny when State == EngineState.Joining && !_accepted:
+                    Deny(deny.Reason, deny.Message);
+                    return;
+                default:
+                    break; // duplicates and late answers are harmless
+            }
+        }
+    }
+
+    private void Deny(DenyReason reason, string message)
+    {
+        State = EngineState.Denied;
+        _events.Enqueue(new DeniedEvent(reason, message));
+    }
+
+    private Peer? LearnPeer(MemberId id, string name, IPEndPoint endpoint, TimeSpan now)
+    {
+        if (id == Self.Id || _tombstones.Contains(id) || !MemberName.IsValid(name))
+        {
+            return null;
+        }
+
+        if (_peers.TryGetValue(id, out var existing))
+        {
+            return existing;
+        }
+
+        var peer = new Peer(id, name, endpoint, _options)
+        {
+            MyBase = MySeq,
+            NextIntroAt = now,
+            LastHeard = now,
+            NextPingAt = now + _options.HeartbeatInterval,
+        };
+        _peers.Add(id, peer);
+        _peerOrder.Add(peer);
+        if (!_origins.ContainsKey(id))
+        {
+            var origin = new OriginStream(id, name);
+            _origins.Add(id, origin);
+            _originOrder.Add(origin);
+        }
+
+        // Our stream for them starts after MyBase: nothing earlier is owed, so acks start there too.
+        SendIntro(peer, now);
+        return peer;
+    }
+
+    private void SendIntro(Peer peer, TimeSpan now)
+    {
+        peer.IntroAttempts++;
+        peer.NextIntroAt = now + Max(peer.Rtt.RetransmitTimeout(Math.Min(peer.IntroAttempts - 1, 2)), MinIntroRetry);
+        peer.Outbox.Enqueue(new IntroFrame(!peer.HeardIntro, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id)));
+    }
+
+    private void OnIntro(Peer peer, IPEndPoint from, IntroFrame intro, TimeSpan now)
+    {
+        peer.Endpoint = from;
+        if (!peer.HeardIntro)
+        {
+            peer.HeardIntro = true;
+            peer.Name = intro.Name;
+            var origin = _origins[peer.Id];
+            origin.Name = intro.Name;
+            origin.BaseKnown = true;
+            origin.Base = intro.BaseSeq;
+            origin.Contig = Math.Max(origin.Contig, intro.BaseSeq);
+            origin.Delivered = Math.Max(origin.Delivered, intro.BaseSeq);
+            origin.Highest = Math.Max(origin.Highest, intro.BaseSeq);
+            origin.Stable = Math.Max(origin.Stable, intro.BaseSeq);
+            if (State is EngineState.Joined)
+            {
+                _events.Enqueue(new MemberStatusEvent(peer.Ref, MemberStatus.Up));
+            }
+        }
+
+        if (intro.ReplyRequested)
+        {
+            peer.Outbox.Enqueue(new IntroFrame(false, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id)));
+        }
+
+        foreach (var m in intro.Known)
+        {
+            if (!_peers.ContainsKey(m.Id) && m.Name != Self.Name && State is EngineState.Joining or EngineState.Joined)
+            {
+                LearnPeer(m.Id, m.Name, m.Endpoint, now);
+            }
+        }
+    }
+
+    private void MaybeFinishJoin(TimeSpan now)
+    {
+        if (State != EngineState.Joining || !_accepted)
+        {
+            return;
+        }
+
+        var all = true;
+        foreach (var id in _listed)
+        {
+            if (_peers.TryGetValue(id, out var p) && p.InView && !p.HeardIntro)
+            {
+                all = false;
+                break;
+            }
+        }
+
+        if (!all && now < _introDeadline)
+        {
+            return;
+        }
+
+        State = EngineState.Joined;
+        _introDeadline = TimeSpan.MaxValue;
+        _nextLeaseAt = now + _options.LeaseInterval;
+        var members = new List<MemberRef> { Self };
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView && p.HeardIntro)
+            {
+                members.Add(p.Ref);
+            }
+        }
+
+        _events.Enqueue(new JoinedEvent(Self, members));
+        RunDelivery();
+    }
+
+    private void SetStatus(Peer peer, MemberStatus status)
+    {
+        if (peer.Status == status)
+        {
+            return;
+        }
+
+        peer.Status = status;
+        if (peer.HeardIntro || status is MemberStatus.Down)
+        {
+            _events.Enqueue(new MemberStatusEvent(peer.Ref, status));
+        }
+    }
+
+    private void MarkDown(Peer peer)
+    {
+        SetStatus(peer, MemberStatus.Down);
+        _tombstones.Add(peer.Id);
+        ReleaseLinks(peer);
+        UpdateStability();
+    }
+
+    private void OnPeerLeave(Peer peer, LeaveFrame leave)
+    {
+        if (_origins.TryGetValue(peer.Id, out var origin))
+        {
+            origin.Highest = Math.Max(origin.Highest, leave.FinalSeq);
+        }
+
+        peer.AckNow = true;
+        if (peer.InView)
+        {
+            SetStatus(peer, MemberStatus.Left);
+            _tombstones.Add(peer.Id);
+            ReleaseLinks(peer);
+            UpdateStability();
+        }
+    }
+
+    /// <summary>Stops sending to a member that left the view; its broadcast stream stays to be completed and relayed.</summary>
+    private static void ReleaseLinks(Peer peer)
+    {
+        peer.Outbox.Clear();
+        peer.PrivUnacked.Clear();
+        peer.RetxAt = peer.PrivRetxAt = peer.PrivNackAt = TimeSpan.MaxValue;
+    }
+
+    private void CheckLeaveDone()
+    {
+        var done = _now >= _leaveDeadline;
+        if (!done)
+        {
+            done = true;
+            foreach (var p in _peerOrder)
+            {
+                if (p.InView && p.ReceivedOf(Self.Id) < _leaveFinal && _leaveFinal > p.MyBase)
+                {
+                    done = false;
+                    break;
+                }
+            }
+        }
+
+        if (done)
+        {
+            FinishLeave();
+        }
+    }
+
+    private void FinishLeave()
+    {
+        State = EngineState.Left;
+        _events.Enqueue(new LeftEvent());
+    }
+
+    private List<MemberRecord> ViewRecords(MemberId exclude = default)
+    {
+        var list = new List<MemberRecord>();
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView && p.HeardIntro && p.Id != exclude && list.Count < IntroFrame.MaxKnown)
+            {
+                list.Add(new MemberRecord(p.Id, p.Name, p.Endpoint));
+            }
+        }
+
+        return list;
+    }
+
+    // ------------------------------------------------------------------ broadcast streams
+
+    private void OnChunk(Peer from, ChunkFrame c, TimeSpan now)
+    {
+        if (!_origins.TryGetValue(c.Origin, out var o) || !o.BaseKnown || c.Origin == Self.Id)
+        {
+            Stats.ForeignDropped++;
+            return;
+        }
+
+        if (c.Seq <= o.Contig || o.Chunks.ContainsKey(c.Seq))
+        {
+            Stats.DuplicateChunks++;
+            return;
+        }
+
+        if (c.Seq > o.Contig + (ulong)_options.ReceiveWindowChunks)
+        {
+            Stats.OutOfWindowChunks++;
+            return;
+        }
+
+        o.Chunks.Add(c.Seq, c);
+        while (o.Chunks.ContainsKey(o.Contig + 1))
+        {
+            o.Contig++;
+        }
+
+        if (c.Seq > o.Highest)
+        {
+            o.Highest = c.Seq;
+            o.HolderHint = from.Id;
+        }
+
+        if (c.Deps is { } deps)
+        {
+            foreach (var e in deps.Entries)
+            {
+                if (_origins.TryGetValue(e.Member, out var d) && d.BaseKnown && e.Value > d.Highest)
+                {
+                    d.Highest = e.Value;
+                    d.HolderHint = from.Id; // the sender delivered it, so it holds it until stable
+                }
+            }
+        }
+
+        _ = now;
+    }
+
+    private void OnAck(Peer peer, AckFrame ack, TimeSpan now)
+    {
+        foreach (var e in ack.Received.Entries)
+        {
+            var old = peer.ReceivedOf(e.Member);
+            if (e.Value <= old)
+            {
+                continue;
+            }
+
+            peer.Received[e.Member] = e.Value;
+            if (e.Member == Self.Id)
+            {
+                peer.Backoff = 0;
+                peer.RetxAt = e.Value >= MySeq ? TimeSpan.MaxValue : now + peer.Rtt.RetransmitTimeout(0);
+            }
+            else if (_origins.TryGetValue(e.Member, out var o) && o.BaseKnown && e.Value > o.Highest)
+            {
+                o.Highest = e.Value;
+                o.HolderHint = peer.Id;
+            }
+        }
+
+        if (ack.PrivateReceived > peer.PrivAcked && ack.PrivateReceived <= peer.PrivSent)
+        {
+            while (peer.PrivUnacked.Count > 0)
+            {
+                var firstKey = peer.PrivUnacked.Keys.First();
+                if (firstKey > ack.PrivateReceived)
+                {
+                    break;
+                }
+
+                peer.PrivUnacked.Remove(firstKey);
+            }
+
+            peer.PrivAcked = ack.PrivateReceived;
+            peer.PrivBackoff = 0;
+            peer.PrivRetxAt = peer.PrivUnacked.Count == 0 ? TimeSpan.MaxValue : now + peer.Rtt.RetransmitTimeout(0);
+        }
+    }
+
+    private void OnNack(Peer peer, NackFrame nack)
+    {
+        var budget = MaxRelayPerNack;
+        if (nack.Stream == StreamKind.Broadcast)
+        {
+            if (!_origins.TryGetValue(nack.Origin, out var o))
+            {
+                return;
+            }
+
+            foreach (var range in nack.Missing)
+            {
+                for (var seq = range.First; seq <= range.Last && budget > 0; seq++)
+                {
+                    if (o.Chunks.TryGetValue(seq, out var chunk))
+                    {
+                        peer.Outbox.Enqueue(chunk);
+                        budget--;
+                        if (o == _self)
+                        {
+                            Stats.ChunksRetransmitted++;
+                        }
+                        else
+                        {
+                            Stats.ChunksRelayed++;
+                        }
+                    }
+                }
+            }
+        }
+        else if (nack.Origin == Self.Id && peer.InView)
+        {
+            foreach (var range in nack.Missing)
+            {
+                for (var seq = range.First; seq <= range.Last && budget > 0; seq++)
+                {
+                    if (peer.PrivUnacked.TryGetValue(seq, out var chunk))
+                    {
+                        peer.Outbox.Enqueue(chunk);
+                        budget--;
+                        Stats.ChunksRetransmitted++;
+                    }
+                }
+            }
+        }
+    }
+
+    private void RetransmitBroadcast(Peer p, TimeSpan now)
+    {
+        var from = Math.Max(p.ReceivedOf(Self.Id), p.MyBase) + 1;
+        if (from > MySeq)
+        {
+            p.RetxAt = TimeSpan.MaxValue;
+            p.Backoff = 0;
+            if (p.LeaveNeeded)
+            {
+                p.Outbox.Enqueue(new LeaveFrame(_leaveFinal));
+                p.LeaveNeeded = false;
+            }
+
+            return;
+        }
+
+        var sent = 0;
+        for (var seq = from; seq <= MySeq && sent < MaxRetransmitBurst; seq++)
+        {
+            if (_self.Chunks.TryGetValue(seq, out var chunk))
+            {
+                p.Outbox.Enqueue(chunk);
+                Stats.ChunksRetransmitted++;
+                sent++;
+            }
+        }
+
+        if (p.LeaveNeeded)
+        {
+            p.Outbox.Enqueue(new LeaveFrame(_leaveFinal));
+        }
+
+        p.Backoff++;
+        p.RetxAt = now + p.Rtt.RetransmitTimeout(p.Backoff);
+    }
+
+    private void RetransmitPrivate(Peer p, TimeSpan now)
+    {
+        var sent = 0;
+        foreach (var chunk in p.PrivUnacked.Values)
+        {
+            if (sent++ >= MaxRetransmitBurst)
+            {
+                break;
+            }
+
+            p.Outbox.Enqueue(chunk);
+            Stats.ChunksRetransmitted++;
+        }
+
+        p.PrivBackoff++;
+        p.PrivRetxAt = p.PrivUnacked.Count == 0 ? TimeSpan.MaxValue : now + p.Rtt.RetransmitTimeout(p.PrivBackoff);
+    }
+
+    /// <summary>Schedules a negative ack at once for every stream with a newly seen gap.</summary>
+    private void ScheduleGapRepair(TimeSpan now)
+    {
+        foreach (var o in _originOrder)
+        {
+            if (o.BaseKnown && o.Highest > o.Contig)
+            {
+                if (o.NackAt == TimeSpan.MaxValue)
+                {
+                    o.NackAt = now;
+                    o.NackAttempts = 0;
+                }
+            }
+            else
+            {
+                o.NackAt = TimeSpan.MaxValue;
+            }
+        }
+
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView && p.PrivHighest > p.PrivContig)
+            {
+                if (p.PrivNackAt == TimeSpan.MaxValue)
+                {
+                    p.PrivNackAt = now;
+                    p.PrivNackAttempts = 0;
+                }
+            }
+            else
+            {
+                p.PrivNackAt = TimeSpan.MaxValue;
+            }
+        }
+
+        // Gaps found while handling an input are requested in this same round of output.
+        foreach (var o in _originOrder)
+        {
+            if (o.NackAt <= now)
+            {
+                SendBroadcastNack(o, now);
+            }
+        }
+
+        foreach (var p in _peerOrder)
+        {
+            if (p.PrivNackAt <= now)
+            {
+                SendPrivateNack(p, now);
+            }
+        }
+    }
+
+    private void SendBroadcastNack(OriginStream o, TimeSpan now)
+    {
+        if (!o.BaseKnown || o.Highest <= o.Contig)
+        {
+            o.NackAt = TimeSpan.MaxValue;
+            return;
+        }
+
+        var target = ChooseHolder(o);
+        if (target is null)
+        {
+            o.NackAt = now + _options.HeartbeatInterval; // nobody known to hold it yet; acks will tell
+            return;
+        }
+
+        var ranges = MissingRanges(o.Contig, o.Highest, o.Chunks.ContainsKey);
+        if (ranges.Count > 0)
+        {
+            target.Outbox.Enqueue(new NackFrame(StreamKind.Broadcast, o.Id, ranges));
+            Stats.NacksSent++;
+        }
+
+        o.NackAttempts++;
+        o.NackAt = now + target.Rtt.RetransmitTimeout(Math.Min(o.NackAttempts - 1, 4));
+    }
+
+    private void SendPrivateNack(Peer p, TimeSpan now)
+    {
+        if (!p.InView || p.PrivHighest <= p.PrivContig)
+        {
+            p.PrivNackAt = TimeSpan.MaxValue;
+            return;
+        }
+
+        var ranges = MissingRanges(p.PrivContig, p.PrivHighest, p.PrivIn.ContainsKey);
+        if (ranges.Count > 0)
+        {
+            p.Outbox.Enqueue(new NackFrame(StreamKind.Private, p.Id, ranges));
+            Stats.NacksSent++;
+        }
+
+        p.PrivNackAttempts++;
+        p.PrivNackAt = now + p.Rtt.RetransmitTimeout(Math.Min(p.PrivNackAttempts - 1, 4));
+    }
+
+    /// <summary>Alternates between the origin (if it is in view) and a member known to hold the missing chunks.</summary>
+    private Peer? ChooseHolder(OriginStream o)
+    {
+        _peers.TryGetValue(o.Id, out var origin);
+        if (origin is { InView: false })
+        {
+            origin = null;
+        }
+
+        Peer? holder = null;
+        if (_peers.TryGetValue(o.HolderHint, out var hinted) && hinted.InView && hinted.ReceivedOf(o.Id) > o.Contig)
+        {
+            holder = hinted;
+        }
+        else
+        {
+            var candidates = _peerOrder.FindAll(p => p.InView && p != origin && p.ReceivedOf(o.Id) > o.Contig);
+            if (candidates.Count > 0)
+            {
+                holder = candidates[_rng.NextInt(candidates.Count)];
+            }
+        }
+
+        if (origin is not null && holder is not null && holder != origin)
+        {
+            return o.NackAttempts % 2 == 0 ? origin : holder;
+        }
+
+        return origin ?? holder ?? (_peers.TryGetValue(o.HolderHint, out var h) && h.InView ? h : null);
+    }
+
+    private static List<SeqRange> MissingRanges(ulong contig, ulong highest, Func<ulong, bool> have)
+    {
+        var ranges = new List<SeqRange>();
+        var count = 0;
+        ulong? start = null;
+        for (var seq = contig + 1; seq <= highest && count < MaxNackChunks; seq++)
+        {
+            if (!have(seq))
+            {
+                start ??= seq;
+                count++;
+                continue;
+            }
+
+            if (start is { } s)
+            {
+                ranges.Add(new SeqRange(s, seq - 1));
+                start = null;
+                if (ranges.Count == NackFrame.MaxRanges)
+                {
+                    return ranges;
+                }
+            }
+        }
+
+        if (start is { } last)
+        {
+            ranges.Add(new SeqRange(last, Math.Min(highest, last + (ulong)MaxNackChunks)));
+        }
+
+        return ranges;
+    }
+
+    /// <summary>Releases chunks that every member in view has acknowledged (and that we delivered).</summary>
+    private void UpdateStability()
+    {
+        var stored = 0;
+        foreach (var o in _originOrder)
+        {
+            if (!o.BaseKnown)
+            {
+                continue;
+            }
+
+            var stable = Math.Min(o.Delivered, o.Contig);
+            foreach (var p in _peerOrder)
+            {
+                if (p.InView && p.Id != o.Id)
+                {
+                    stable = Math.Min(stable, p.ReceivedOf(o.Id));
+                }
+            }
+
+            for (var seq = o.Stable + 1; seq <= stable; seq++)
+            {
+                o.Chunks.Remove(seq);
+            }
+
+            o.Stable = Math.Max(o.Stable, stable);
+            stored += o.Chunks.Count;
+        }
+
+        Stats.StoredChunks = stored;
+    }
+
+    // ------------------------------------------------------------------ private streams
+
+    private void OnPrivateChunk(Peer peer, PrivateChunkFrame c, TimeSpan now)
+    {
+        _ = now;
+        if (c.Seq <= peer.PrivContig || peer.PrivIn.ContainsKey(c.Seq))
+        {
+            Stats.DuplicateChunks++;
+            return;
+        }
+
+        if (c.Seq > peer.PrivContig + (ulong)_options.ReceiveWindowChunks)
+        {
+            Stats.OutOfWindowChunks++;
+            return;
+        }
+
+        peer.PrivIn.Add(c.Seq, c);
+        while (peer.PrivIn.ContainsKey(peer.PrivContig + 1))
+        {
+            peer.PrivContig++;
+        }
+
+        peer.PrivHighest = Math.Max(peer.PrivHighest, c.Seq);
+    }
+
+    // ------------------------------------------------------------------ delivery
+
+    /// <summary>Delivers every complete message whose causal predecessors are delivered, until nothing changes.</summary>
+    private void RunDelivery()
+    {
+        if (State is not (EngineState.Joined or EngineState.Leaving))
+        {
+            return;
+        }
+
+        bool progress;
+        var guard = 0;
+        do
+        {
+            progress = false;
+            foreach (var o in _originOrder)
+            {
+                while (o != _self && o.BaseKnown && TryDeliverBroadcast(o))
+                {
+                    progress = true;
+                }
+            }
+
+            foreach (var p in _peerOrder)
+            {
+                while (TryDeliverPrivate(p))
+                {
+                    progress = true;
+                }
+            }
+        }
+        while (progress && ++guard < 100_000);
+
+        var held = 0;
+        foreach (var o in _originOrder)
+        {
+            held += o.Blocked ? 1 : 0;
+        }
+
+        Stats.HeldBack = held;
+    }
+
+    private ulong DeliveredOf(MemberId id) =>
+        _origins.TryGetValue(id, out var o) && o.BaseKnown ? o.Delivered : 0;
+
+    private bool TryDeliverBroadcast(OriginStream o)
+    {
+        o.Blocked = false;
+        var first = o.Delivered + 1;
+        if (first > o.Contig || !o.Chunks.TryGetValue(first, out var head))
+        {
+            return false;
+        }
+
+        if ((head.Flags & ChunkFlags.First) == 0)
+        {
+            // A stream that does not start a message here is corrupt; skip the chunk so the stream can go on.
+            o.Delivered = first;
+            Stats.MalformedDropped++;
+            return true;
+        }
+
+        var last = first;
+        var total = head.Payload.Length;
+        var tail = head;
+        while ((tail.Flags & ChunkFlags.Last) == 0)
+        {
+            if (last + 1 > o.Contig || !o.Chunks.TryGetValue(last + 1, out tail!))
+            {
+                return false;
+            }
+
+            last++;
+            total += tail.Payload.Length;
+        }
+
+        var deps = head.Deps ?? VectorClock.Empty;
+        foreach (var e in deps.Entries)
+        {
+            if (e.Member != o.Id && DeliveredOf(e.Member) < e.Value && e.Member != Self.Id)
+            {
+                o.Blocked = true;
+                return false;
+            }
+
+            if (e.Member == Self.Id && e.Value > MySeq)
+            {
+                o.Blocked = true;
+                return false;
+            }
+        }
+
+        var payload = new byte[total];
+        var offset = 0;
+        for (var seq = first; seq <= last; seq++)
+        {
+            var part = o.Chunks[seq].Payload.Span;
+            part.CopyTo(payload.AsSpan(offset));
+            offset += part.Length;
+        }
+
+        o.Delivered = last;
+        Stats.BroadcastsDelivered++;
+        var id = new MessageId(MessageKind.Broadcast, o.Id, MemberId.None, first);
+        _events.Enqueue(new MessageEvent(new DeliveredMessage(id, new MemberRef(o.Name, o.Id), null, payload, deps)));
+        return true;
+    }
+
+    private bool TryDeliverPrivate(Peer p)
+    {
+        var first = p.PrivDelivered + 1;
+        if (first > p.PrivContig || !p.PrivIn.TryGetValue(first, out var head))
+        {
+            return false;
+        }
+
+        if ((head.Flags & ChunkFlags.First) == 0)
+        {
+            p.PrivIn.Remove(first);
+            p.PrivDelivered = first;
+            Stats.MalformedDropped++;
+            return true;
+        }
+
+        var last = first;
+        var total = head.Payload.Length;
+        var tail = head;
+        while ((tail.Flags & ChunkFlags.Last) == 0)
+        {
+            if (last + 1 > p.PrivContig || !p.PrivIn.TryGetValue(last + 1, out tail!))
+            {
+                return false;
+            }
+
+            last++;
+            total += tail.Payload.Length;
+        }
+
+        var deps = head.Deps ?? VectorClock.Empty;
+        foreach (var e in deps.Entries)
+        {
+            var have = e.Member == Self.Id ? MySeq : DeliveredOf(e.Member);
+            if (have < e.Value)
+            {
+                return false;
+            }
+        }
+
+        var payload = new byte[total];
+        var offset = 0;
+        for (var seq = first; seq <= last; seq++)
+        {
+            var part = p.PrivIn[seq].Payload.Span;
+            part.CopyTo(payload.AsSpan(offset));
+            offset += part.Length;
+            p.PrivIn.Remove(seq);
+        }
+
+        p.PrivDelivered = last;
+        Stats.PrivatesDelivered++;
+        var id = new MessageId(MessageKind.Private, p.Id, Self.Id, first);
+        _events.Enqueue(new MessageEvent(new DeliveredMessage(id, p.Ref, Self, payload, deps)));
+        return true;
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private VectorClock CurrentClock()
+    {
+        var entries = new List<ClockEntry>(_originOrder.Count);
+        foreach (var o in _originOrder)
+        {
+            if (o.BaseKnown && o.Delivered > 0)
+            {
+                entries.Add(new ClockEntry(o.Id, o.Delivered));
+            }
+        }
+
+        return VectorClock.From(entries);
+    }
+
+    /// <summary>Our cumulative receive vector: the ack for every broadcast stream at once.</summary>
+    private VectorClock ReceivedClock()
+    {
+        var entries = new List<ClockEntry>(_originOrder.Count);
+        foreach (var o in _originOrder)
+        {
+            if (o.BaseKnown && o.Contig > 0)
+            {
+                entries.Add(new ClockEntry(o.Id, o.Contig));
+            }
+        }
+
+        return VectorClock.From(entries);
+    }
+
+    /// <summary>Splits a payload into chunk payloads that fit one datagram each (the first also carries deps).</summary>
+    private List<ReadOnlyMemory<byte>>? Split(ReadOnlyMemory<byte> payload, int clockSize, bool broadcast)
+    {
+        // header + frame header + origin (broadcast only) + seq varint (max 10) + flags + payload length varint (max 2)
+        var fixedCost = WireCodec.HeaderSize + WireCodec.FrameHeaderSize + (broadcast ? 8 : 0) + 10 + 1 + 2;
+        var firstCapacity = _options.MaxDatagramBytes - fixedCost - clockSize;
+        var restCapacity = _options.MaxDatagramBytes - fixedCost;
+        if (firstCapacity < 16)
+        {
+            return null;
+        }
+
+        var pieces = new List<ReadOnlyMemory<byte>>();
+        var take = Math.Min(firstCapacity, payload.Length);
+        pieces.Add(payload[..take].ToArray());
+        var offset = take;
+        while (offset < payload.Length)
+        {
+            take = Math.Min(restCapacity, payload.Length - offset);
+            pieces.Add(payload.Slice(offset, take).ToArray());
+            offset += take;
+        }
+
+        return pieces;
+    }
+
+    private void Advance(TimeSpan now)
+    {
+        if (now > _now)
+        {
+            _now = now;
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+}

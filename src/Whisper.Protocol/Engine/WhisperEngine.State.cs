@@ -1,0 +1,92 @@
+using System.Net;
+using Whisper.Protocol.Wire;
+
+namespace Whisper.Protocol.Engine;
+
+public sealed partial class WhisperEngine
+{
+    /// <summary>Another member incarnation as this node sees it, with both directions of every stream to it.</summary>
+    private sealed class Peer(MemberId id, string name, IPEndPoint endpoint, EngineOptions options)
+    {
+        public MemberId Id { get; } = id;
+        public string Name { get; set; } = name;
+        public IPEndPoint Endpoint { get; set; } = endpoint;
+        public MemberRef Ref => new(Name, Id);
+        public MemberStatus Status { get; set; } = MemberStatus.Up;
+        public bool InView => Status is MemberStatus.Up or MemberStatus.Suspect;
+        public RttEstimator Rtt { get; } = new(options);
+
+        // Introduction: HeardIntro = we know where their broadcast stream starts for us.
+        public bool HeardIntro { get; set; }
+        public ulong MyBase { get; set; }
+        public TimeSpan NextIntroAt { get; set; }
+        public int IntroAttempts { get; set; }
+
+        // Liveness.
+        public TimeSpan LastHeard { get; set; }
+        public TimeSpan NextPingAt { get; set; }
+
+        // What they reported receiving (contiguous) per broadcast origin; drives retransmission, relay and stability.
+        public Dictionary<MemberId, ulong> Received { get; } = [];
+
+        // Retransmission of my broadcast stream to them.
+        public TimeSpan RetxAt { get; set; } = TimeSpan.MaxValue;
+        public int Backoff { get; set; }
+
+        // Private stream me -> them.
+        public ulong PrivSent { get; set; }
+        public ulong PrivAcked { get; set; }
+        public SortedDictionary<ulong, PrivateChunkFrame> PrivUnacked { get; } = [];
+        public TimeSpan PrivRetxAt { get; set; } = TimeSpan.MaxValue;
+        public int PrivBackoff { get; set; }
+
+        // Private stream them -> me.
+        public ulong PrivContig { get; set; }
+        public ulong PrivDelivered { get; set; }
+        public ulong PrivHighest { get; set; }
+        public Dictionary<ulong, PrivateChunkFrame> PrivIn { get; } = [];
+        public TimeSpan PrivNackAt { get; set; } = TimeSpan.MaxValue;
+        public int PrivNackAttempts { get; set; }
+
+        // Outgoing frames and acknowledgement state.
+        public Queue<Frame> Outbox { get; } = new();
+        public bool AckPending { get; set; }
+        public bool AckNow { get; set; }
+        public TimeSpan AckAt { get; set; } = TimeSpan.MaxValue;
+        public int UnackedDatagrams { get; set; }
+
+        // Leaving: resend our LeaveFrame until they acknowledged our final sequence.
+        public bool LeaveNeeded { get; set; }
+
+        public ulong ReceivedOf(MemberId origin) => Received.TryGetValue(origin, out var v) ? v : 0;
+    }
+
+    /// <summary>The broadcast stream of one member incarnation (this node's own included).</summary>
+    private sealed class OriginStream(MemberId id, string name)
+    {
+        public MemberId Id { get; } = id;
+        public string Name { get; set; } = name;
+
+        /// <summary>True once we know <see cref="Base"/>: chunks at or below it are not for us.</summary>
+        public bool BaseKnown { get; set; }
+        public ulong Base { get; set; }
+
+        /// <summary>Highest sequence received without gaps.</summary>
+        public ulong Contig { get; set; }
+
+        /// <summary>Highest sequence whose message was delivered: this origin's entry in our vector clock.</summary>
+        public ulong Delivered { get; set; }
+
+        /// <summary>Highest sequence known to exist (seen, acknowledged by someone, or referenced by deps).</summary>
+        public ulong Highest { get; set; }
+
+        /// <summary>Chunks at or below this are acknowledged by every member in view and released.</summary>
+        public ulong Stable { get; set; }
+
+        public Dictionary<ulong, ChunkFrame> Chunks { get; } = [];
+        public TimeSpan NackAt { get; set; } = TimeSpan.MaxValue;
+        public int NackAttempts { get; set; }
+        public MemberId HolderHint { get; set; }
+        public bool Blocked { get; set; }
+    }
+}
