@@ -357,7 +357,7 @@ public sealed partial class WhisperEngine
                 return;
             }
 
-            peer = LearnPeer(header.From, intro.Name, from, now);
+            peer = LearnPeer(header.From, intro.Name, from, now, introduce: !intro.ReplyRequested);
             if (peer is null)
             {
                 Stats.ForeignDropped++;
@@ -681,7 +681,7 @@ public sealed partial class WhisperEngine
         _events.Enqueue(new DeniedEvent(reason, message));
     }
 
-    private Peer? LearnPeer(MemberId id, string name, IPEndPoint endpoint, TimeSpan now)
+    private Peer? LearnPeer(MemberId id, string name, IPEndPoint endpoint, TimeSpan now, bool introduce = true)
     {
         if (id == Self.Id || _tombstones.Contains(id) || !MemberName.IsValid(name))
         {
@@ -710,7 +710,11 @@ public sealed partial class WhisperEngine
         }
 
         // Our stream for them starts after MyBase: nothing earlier is owed, so acks start there too.
-        SendIntro(peer, now);
+        if (introduce)
+        {
+            SendIntro(peer, now);
+        }
+
         return peer;
     }
 
@@ -986,7 +990,10 @@ public sealed partial class WhisperEngine
 
             foreach (var range in nack.Missing)
             {
-                for (var seq = range.First; seq <= range.Last && budget > 0; seq++)
+                // Only what we can hold is worth a lookup: (Stable, Contig]. This also bounds hostile ranges.
+                var lo = Math.Max(range.First, o.Stable + 1);
+                var hi = Math.Min(range.Last, o.Contig);
+                for (var seq = lo; seq <= hi && budget > 0; seq++)
                 {
                     if (o.Chunks.TryGetValue(seq, out var chunk))
                     {
@@ -1008,7 +1015,9 @@ public sealed partial class WhisperEngine
         {
             foreach (var range in nack.Missing)
             {
-                for (var seq = range.First; seq <= range.Last && budget > 0; seq++)
+                var lo = Math.Max(range.First, peer.PrivAcked + 1);
+                var hi = Math.Min(range.Last, peer.PrivSent);
+                for (var seq = lo; seq <= hi && budget > 0; seq++)
                 {
                     if (peer.PrivUnacked.TryGetValue(seq, out var chunk))
                     {
