@@ -351,7 +351,7 @@ public sealed partial class WhisperEngine
         if (peer is null)
         {
             // Only an introduction may come from a stranger.
-            if (_decoded[0] is not IntroFrame intro || _tombstones.Contains(header.From) || State == EngineState.Leaving)
+            if (_decoded.Find(static f => f is IntroFrame) is not IntroFrame intro || _tombstones.Contains(header.From) || State == EngineState.Leaving)
             {
                 Stats.ForeignDropped++;
                 return;
@@ -853,7 +853,7 @@ public sealed partial class WhisperEngine
             done = true;
             foreach (var p in _peerOrder)
             {
-                if (p.InView && p.ReceivedOf(Self.Id) < _leaveFinal && _leaveFinal > p.MyBase)
+                if (p.InView && ((p.ReceivedOf(Self.Id) < _leaveFinal && _leaveFinal > p.MyBase) || p.PrivUnacked.Count > 0))
                 {
                     done = false;
                     break;

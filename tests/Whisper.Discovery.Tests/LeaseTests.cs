@@ -1,0 +1,244 @@
+using Whisper.Protocol;
+using Whisper.Protocol.Wire;
+using Xunit;
+using static Whisper.Discovery.Tests.EngineHarness;
+
+namespace Whisper.Discovery.Tests;
+
+public sealed class LeaseTests
+{
+    private static TimeSpan S(double seconds) => TimeSpan.FromSeconds(seconds);
+
+    [Fact]
+    public void AnAdmittedMembersLeaseRunsForTheLeaseTimeout()
+    {
+        var h = new EngineHarness();
+        h.Now = S(1);
+
+        h.Join(1, "alice", 5001);
+
+        Assert.Equal(S(6), h.Engine.NextTimeout);
+    }
+
+    [Fact]
+    public void HasNoTimeoutWithoutMembers()
+    {
+        var h = new EngineHarness();
+
+        Assert.Null(h.Engine.NextTimeout);
+        Assert.Empty(h.Tick(S(3))); // a spurious timeout is harmless
+        Assert.Empty(h.Events);
+    }
+
+    [Fact]
+    public void AnExpiredLeaseFreesTheSlotAndTheName()
+    {
+        var h = new EngineHarness(new DiscoveryOptions { MaxMembers = 2 });
+        h.Join(1, "alice", 5001);
+        h.Join(2, "bob", 5002);
+        h.Now = S(4.9);
+        Assert.Equal(DenyReason.Full, h.Join(3, "carol", 5003).Deny.Reason);
+        Assert.Equal(DenyReason.NameTaken, h.Join(4, "alice", 5004).Deny.Reason);
+
+        h.Tick(S(5));
+
+        Assert.Empty(h.Members);
+        Assert.Equal(["alice", "bob"], h.Events.OfType<LeaseExpired>().Select(e => e.Member.Name));
+        Assert.Equal("lease of alice at 127.0.0.1:5001 expired (1/2)", h.Events.OfType<LeaseExpired>().First().Describe(2));
+        Assert.IsType<JoinAcceptFrame>(h.Join(4, "alice", 5004).Frame);
+        Assert.IsType<JoinAcceptFrame>(h.Join(3, "carol", 5003).Frame);
+    }
+
+    [Fact]
+    public void AnExpiredLeaseIsNoticedOnTheNextDatagramEvenWithoutATimeout()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Now = S(7);
+
+        var reply = h.Join(2, "alice", 5002);
+
+        Assert.IsType<JoinAcceptFrame>(reply.Frame);
+        Assert.Empty(reply.Accept.Members);
+        Assert.Single(h.Events.OfType<LeaseExpired>());
+    }
+
+    [Fact]
+    public void ALeaseRenewalKeepsTheSlotPastTheOriginalExpiry()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Now = S(3);
+
+        h.Lease(1, "alice", 5001);
+        h.Tick(S(5));
+
+        Assert.Single(h.Members);
+        Assert.Equal(S(8), h.Engine.NextTimeout);
+        h.Tick(S(8));
+        Assert.Empty(h.Members);
+        Assert.Equal(1, h.Engine.Stats.LeasesRenewed);
+    }
+
+    [Fact]
+    public void ALeaveFreesTheSlotAtOnce()
+    {
+        var h = new EngineHarness();
+        for (var i = 1; i <= 10; i++)
+        {
+            h.Join((ulong)i, $"n{i}", 5000 + i);
+        }
+
+        h.Leave(4, 5004);
+
+        Assert.Equal(9, h.Members.Count);
+        Assert.DoesNotContain(h.Members, m => m.Name == "n4");
+        var left = Assert.Single(h.Events.OfType<MemberLeft>());
+        Assert.Equal("n4 left (9/10)", left.Describe(10));
+        Assert.IsType<JoinAcceptFrame>(h.Join(11, "n4", 5011).Frame);
+    }
+
+    [Fact]
+    public void ALeaseOrRequestDelayedBehindALeaveDoesNotBringTheMemberBack()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Leave(1, 5001);
+
+        h.Lease(1, "alice", 5001);
+        Assert.Empty(h.Send(1, 5001, new JoinRequestFrame("alice")));
+
+        Assert.Empty(h.Members);
+        Assert.Equal(2, h.Engine.Stats.StaleDropped);
+    }
+
+    [Fact]
+    public void RelearnsTheSenderAndItsViewFromALeaseAfterARestart()
+    {
+        var h = new EngineHarness(); // a fresh engine: the server restarted and knows no one
+        h.Now = S(100);
+        var alice = Record(1, "alice", 5001);
+        var bob = Record(2, "bob", 5002);
+        var carol = Record(3, "carol", 5003);
+
+        h.Lease(1, "alice", 5001, alice, bob, carol);
+
+        Assert.Equal([alice, bob, carol], h.Members);
+        Assert.Equal([new MemberId(1), new MemberId(1), new MemberId(1)], h.Events.OfType<MemberRelearned>().Select(e => e.Via));
+        Assert.Equal(S(105), h.Engine.NextTimeout);
+
+        var newcomer = h.Join(4, "bob", 5004);
+        Assert.Equal(DenyReason.NameTaken, newcomer.Deny.Reason);
+        var dave = h.Join(5, "dave", 5005);
+        Assert.Equal([alice, bob, carol], dave.Accept.Members);
+    }
+
+    [Fact]
+    public void RelearningAfterARestartRestoresTheCap()
+    {
+        var h = new EngineHarness();
+        var view = Enumerable.Range(1, 10).Select(i => Record((ulong)i, $"n{i}", 5000 + i)).ToArray();
+
+        h.Lease(1, "n1", 5001, view);
+
+        Assert.Equal(10, h.Members.Count);
+        Assert.Equal(DenyReason.Full, h.Join(11, "late", 5011).Deny.Reason);
+    }
+
+    [Fact]
+    public void MembersLearnedFromAViewKeepTheirSlotOnlyByRenewingIt()
+    {
+        var h = new EngineHarness();
+        h.Lease(1, "alice", 5001, Record(2, "bob", 5002));
+        h.Now = S(4);
+
+        h.Lease(1, "alice", 5001);
+        h.Tick(S(5));
+
+        Assert.Equal([Record(1, "alice", 5001)], h.Members);
+        Assert.Equal("bob", Assert.Single(h.Events.OfType<LeaseExpired>()).Member.Name);
+    }
+
+    [Fact]
+    public void DoesNotRelearnAMemberWhoseNameIsHeldByAnotherLiveMember()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "bob", 5001);
+
+        h.Lease(2, "bob", 5002);
+
+        Assert.Equal([Record(1, "bob", 5001)], h.Members);
+        var refused = Assert.Single(h.Events.OfType<LeaseRefused>());
+        Assert.Equal(DenyReason.NameTaken, refused.Reason);
+    }
+
+    [Fact]
+    public void DoesNotRelearnBeyondTheCap()
+    {
+        var h = new EngineHarness(new DiscoveryOptions { MaxMembers = 2 });
+        h.Lease(1, "a", 5001, Record(2, "b", 5002), Record(3, "c", 5003));
+
+        Assert.Equal(["a", "b"], h.Members.Select(m => m.Name));
+        Assert.Equal(DenyReason.Full, Assert.Single(h.Events.OfType<LeaseRefused>()).Reason);
+    }
+
+    [Fact]
+    public void AStaleViewCannotResurrectAnExpiredMemberButItsOwnLeaseCan()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Join(2, "bob", 5002);
+        h.Now = S(4);
+        h.Lease(1, "alice", 5001);
+        h.Tick(S(5)); // bob's lease lapsed
+        h.Now = S(5.5);
+
+        h.Lease(3, "carol", 5003, Record(2, "bob", 5002)); // carol is unknown; her view still lists bob
+
+        Assert.Equal(["alice", "carol"], h.Members.Select(m => m.Name));
+
+        h.Lease(2, "bob", 5002); // bob was only slow: his own lease proves he is alive
+        Assert.Equal(["alice", "carol", "bob"], h.Members.Select(m => m.Name));
+    }
+
+    [Fact]
+    public void ALeaseFromANewSourceEndpointUpdatesWhereTheMemberIsAdvertised()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+
+        h.Lease(1, "alice", 6001);
+
+        Assert.Equal([Record(1, "alice", 6001)], h.Members);
+        Assert.Equal([Record(1, "alice", 6001)], h.Join(2, "bob", 5002).Accept.Members);
+    }
+
+    [Fact]
+    public void ALeaseUnderAnotherNameThanTheMembersIsDropped()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Now = S(4);
+
+        h.Lease(1, "mallory", 5001);
+        h.Tick(S(5));
+
+        Assert.Empty(h.Members);
+        Assert.Equal(1, h.Engine.Stats.StaleDropped);
+    }
+
+    [Fact]
+    public void TimeGoingBackwardsIsTreatedAsTheLatestTimeSeen()
+    {
+        var h = new EngineHarness();
+        h.Now = S(10);
+        h.Join(1, "alice", 5001);
+
+        h.Tick(S(2));
+        h.Now = S(3);
+        h.Join(2, "bob", 5002);
+
+        Assert.Equal(S(15), h.Engine.NextTimeout);
+        Assert.Equal(2, h.Members.Count);
+    }
+}
