@@ -6,7 +6,7 @@ public static class MemberName
     public const int MaxLength = 32;
 
     /// <summary>The rule in words, used in every denial so users can act on it.</summary>
-    public const string Rule = "a name is 1-32 characters from letters, digits, '-', '_' and '.'";
+    public const string Rule = "a name is 1-32 characters from ASCII letters, digits, '-', '_' and '.'";
 
     /// <summary>Returns null when <paramref name="name"/> is valid, otherwise a sentence explaining why not.</summary>
     public static string? Validate(string? name)

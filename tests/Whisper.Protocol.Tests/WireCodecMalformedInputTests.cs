@@ -84,10 +84,30 @@ public sealed class WireCodecMalformedInputTests
     public void DatagramOf1201BytesIsTooLargeEvenWhenOtherwiseValid()
     {
         var len = WireCodecRoundTripTests.LargestPayload(l => new PrivateChunkFrame(1, ChunkFlags.None, null, new byte[l])) + 1;
-        var bytes = WireCodec.Encode(Samples.Header, new PrivateChunkFrame(1, ChunkFlags.None, null, new byte[len]));
+        // Built by hand: the encoder itself refuses to produce a datagram over the limit.
+        var body = new Bytes().Varint(1).U8(0).Varint((ulong)len).Raw(new byte[len]);
+        var bytes = Wire.Datagram(Wire.Frame(FrameType.PrivateChunk, body));
 
         Assert.Equal(WireCodec.MaxDatagramSize + 1, bytes.Length);
         AssertDropped(DecodeStatus.TooLarge, bytes);
+    }
+
+    [Fact]
+    public void TheEncoderRefusesToProduceADatagramOverTheLimit()
+    {
+        var len = WireCodecRoundTripTests.LargestPayload(l => new PrivateChunkFrame(1, ChunkFlags.None, null, new byte[l])) + 1;
+
+        Assert.Throws<ArgumentException>(() => WireCodec.Encode(Samples.Header, new PrivateChunkFrame(1, ChunkFlags.None, null, new byte[len])));
+    }
+
+    [Fact]
+    public void TheEncoderRefusesFramesTheDecoderWouldReject()
+    {
+        var id = new MemberId(7);
+        Assert.Throws<ArgumentException>(() => WireCodec.Encode(Samples.Header, new NackFrame(StreamKind.Broadcast, id, [])));
+        Assert.Throws<ArgumentException>(() => WireCodec.Encode(Samples.Header, new NackFrame(StreamKind.Broadcast, id, [new SeqRange(5, 3)])));
+        Assert.Throws<ArgumentException>(() => WireCodec.Encode(Samples.Header, new ChunkFrame(id, 0, ChunkFlags.First | ChunkFlags.Last, VectorClock.Empty, new byte[1])));
+        Assert.Throws<ArgumentException>(() => WireCodec.Encode(Samples.Header, new JoinDenyFrame(DenyReason.Unreachable, "local only")));
     }
 
     [Fact]

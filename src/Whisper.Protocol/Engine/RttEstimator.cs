@@ -42,7 +42,7 @@ internal sealed class RttEstimator(EngineOptions options)
     public TimeSpan RetransmitTimeout(int backoff)
     {
         var baseRto = Smoothed + Max(Variation * 4, Granularity) + options.MaxAckDelay;
-        var rto = baseRto * (1 << Math.Min(backoff, 6));
+        var rto = baseRto * (1 << Math.Clamp(backoff, 0, 6));
         return rto < options.MinRetransmitTimeout ? options.MinRetransmitTimeout
             : rto > options.MaxRetransmitTimeout ? options.MaxRetransmitTimeout
             : rto;

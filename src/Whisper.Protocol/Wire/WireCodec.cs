@@ -333,6 +333,11 @@ public static class WireCodec
             WriteFrame(ref w, f);
         }
 
+        if (w.Written > MaxDatagramSize)
+        {
+            throw new ArgumentException($"datagram of {w.Written} bytes exceeds {MaxDatagramSize}", nameof(frames));
+        }
+
         return w.Written;
     }
 
@@ -357,6 +362,7 @@ public static class WireCodec
 
     internal static void WriteFrame(ref WireWriter w, Frame frame)
     {
+        EnsureEncodable(frame);
         var body = BodySize(frame);
         if (body > ushort.MaxValue)
         {
@@ -446,6 +452,43 @@ public static class WireCodec
             throw new InvalidOperationException($"frame size mismatch for {frame.Describe()}");
         }
     }
+
+    /// <summary>
+    /// Refuses to encode what the decoder would reject: a broken invariant in our own code must fail loudly
+    /// at the sender, not show up as silent drops at every receiver.
+    /// </summary>
+    private static void EnsureEncodable(Frame frame)
+    {
+        string? problem = frame switch
+        {
+            ChunkFrame c when c.Origin.IsNone || c.Seq == 0 => "chunk needs a non-zero origin and sequence",
+            ChunkFrame c when ((byte)c.Flags & ~0x03) != 0 => "unknown chunk flags",
+            ChunkFrame c when c.Deps is { } d && !ClockEncodable(d) => "dependency clock not encodable",
+            PrivateChunkFrame p when p.Seq == 0 => "private chunk needs a non-zero sequence",
+            PrivateChunkFrame p when ((byte)p.Flags & ~0x03) != 0 => "unknown chunk flags",
+            PrivateChunkFrame p when p.Deps is { } d && !ClockEncodable(d) => "dependency clock not encodable",
+            AckFrame a when !ClockEncodable(a.Received) => "ack clock not encodable",
+            NackFrame n when n.Missing.Count is 0 or > NackFrame.MaxRanges => "a nack carries 1-32 ranges",
+            NackFrame n when n.Missing.Any(static r => r.First == 0 || r.Last < r.First) => "nack range must be non-empty and start at 1 or later",
+            IntroFrame i when !MemberName.IsValid(i.Name) || i.Known.Count > IntroFrame.MaxKnown || !MembersEncodable(i.Known) => "intro not encodable",
+            JoinRequestFrame j when System.Text.Encoding.UTF8.GetByteCount(j.Name) > 255 => "join request name longer than 255 bytes",
+            JoinAcceptFrame a when a.Members.Count > JoinAcceptFrame.MaxMembers || !MembersEncodable(a.Members) => "member list not encodable",
+            JoinDenyFrame d when d.Reason > DenyReason.VersionMismatch => "deny reason is local only",
+            JoinDenyFrame d when System.Text.Encoding.UTF8.GetByteCount(d.Message) > MaxDenyMessageBytes => "deny message longer than 512 bytes",
+            LeaseFrame l when !MemberName.IsValid(l.Name) || l.View.Count > JoinAcceptFrame.MaxMembers || !MembersEncodable(l.View) => "lease not encodable",
+            _ => null,
+        };
+        if (problem is not null)
+        {
+            throw new ArgumentException($"{problem}: {frame.Describe()}", nameof(frame));
+        }
+    }
+
+    private static bool ClockEncodable(VectorClock clock) =>
+        clock.Count <= VectorClock.MaxEntries && clock.Entries.All(static e => !e.Member.IsNone);
+
+    private static bool MembersEncodable(IReadOnlyList<MemberRecord> members) =>
+        members.All(static m => !m.Id.IsNone && MemberName.IsValid(m.Name));
 
     private static int BodySize(Frame frame) => frame switch
     {
