@@ -157,7 +157,7 @@ public sealed class WireCodecMalformedInputTests
     [InlineData(0x00)]
     [InlineData(0x09)]
     [InlineData(0x0f)]
-    [InlineData(0x14)]
+    [InlineData(0x15)]
     [InlineData(0xff)]
     public void UnknownFrameTypeIsUnknownFrameType(byte type) =>
         AssertDropped(DecodeStatus.UnknownFrameType, Wire.Datagram(Wire.Frame(type, new Bytes().U64(1).ToArray())));

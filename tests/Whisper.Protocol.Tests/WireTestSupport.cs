@@ -172,6 +172,7 @@ internal static class Samples
         ["join-deny-version"] = new JoinDenyFrame(DenyReason.VersionMismatch, "server speaks version 1 — ünïcode"),
         ["lease"] = new LeaseFrame("alice", [new MemberRecord(Bob, "bob", V4)]),
         ["lease-alone"] = new LeaseFrame("alice", []),
+        ["join-forward"] = new JoinForwardFrame(Carol, "carol", V6),
     };
 
     public static TheoryData<string> FrameNames => [.. Frames.Keys];
@@ -258,6 +259,12 @@ internal static class FrameAssert
                 var l = (LeaseFrame)actual;
                 Assert.Equal(e.Name, l.Name);
                 Assert.Equal(e.View, l.View);
+                break;
+            case JoinForwardFrame e:
+                var f = (JoinForwardFrame)actual;
+                Assert.Equal(e.Newcomer, f.Newcomer);
+                Assert.Equal(e.Name, f.Name);
+                Assert.Equal(e.Endpoint, f.Endpoint);
                 break;
             default:
                 Assert.Fail($"no comparison for {expected.GetType().Name}");

@@ -10,6 +10,7 @@ public sealed partial class WhisperEngine
     private const int MaxRetransmitBurst = 16;
     private const int MaxNackChunks = 256;
     private const int MaxRelayPerNack = 128;
+    private static readonly TimeSpan ReservationLifetime = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MinIntroRetry = TimeSpan.FromMilliseconds(50);
 
     private readonly SplitMix64 _rng;
@@ -27,6 +28,8 @@ public sealed partial class WhisperEngine
     private IPEndPoint? _contact;
     private IPEndPoint _selfEndpoint = new(IPAddress.Loopback, 0);
     private bool _accepted;
+    private bool _contactIsServer;
+    private readonly Dictionary<MemberId, Reservation> _reservations = [];
     private int _joinAttempts;
     private TimeSpan _nextJoinAt = TimeSpan.MaxValue;
     private TimeSpan _introDeadline = TimeSpan.MaxValue;
@@ -281,7 +284,7 @@ public sealed partial class WhisperEngine
         switch (State)
         {
             case EngineState.Idle or EngineState.Joining:
-                if (_accepted && _contact is not null)
+                if (_accepted && _contact is not null && _contactIsServer)
                 {
                     _controlOut.Enqueue((_contact, MemberId.None, new LeaveFrame(MySeq)));
                 }
@@ -292,7 +295,7 @@ public sealed partial class WhisperEngine
                 State = EngineState.Leaving;
                 _leaveFinal = MySeq;
                 _leaveDeadline = now + _options.LeaveLinger;
-                if (_contact is not null)
+                if (_contact is not null && _contactIsServer)
                 {
                     _controlOut.Enqueue((_contact, MemberId.None, new LeaveFrame(_leaveFinal)));
                 }
@@ -343,11 +346,24 @@ public sealed partial class WhisperEngine
 
         if (header.From.IsNone)
         {
-            OnServerDatagram(from, now);
+            if (_contact is not null && from.Equals(_contact))
+            {
+                OnAdmissionAnswer(now, viaServer: true);
+            }
+            else
+            {
+                Stats.ForeignDropped++;
+            }
+
             return;
         }
 
         _peers.TryGetValue(header.From, out var peer);
+        if (peer is null && TryHandleAdmission(from, header, now))
+        {
+            return;
+        }
+
         if (peer is null)
         {
             // Only an introduction may come from a stranger.
@@ -414,6 +430,9 @@ public sealed partial class WhisperEngine
                 case LeaveFrame leave:
                     OnPeerLeave(peer, leave);
                     ackEliciting = true;
+                    break;
+                case JoinForwardFrame forward when peer.InView:
+                    OnJoinRequest(forward.Endpoint, forward.Newcomer, forward.Name, peer, now);
                     break;
                 default:
                     Stats.ForeignDropped++; // discovery frames from a member are not for us
@@ -531,7 +550,7 @@ public sealed partial class WhisperEngine
             }
         }
 
-        if (State == EngineState.Joined && now >= _nextLeaseAt && _contact is not null)
+        if (State == EngineState.Joined && now >= _nextLeaseAt && _contact is not null && _contactIsServer)
         {
             _controlOut.Enqueue((_contact, MemberId.None, new LeaseFrame(Self.Name, ViewRecords())));
             _nextLeaseAt = now + _options.LeaseInterval;
@@ -639,20 +658,16 @@ public sealed partial class WhisperEngine
         _controlOut.Enqueue((_contact!, MemberId.None, new JoinRequestFrame(Self.Name)));
     }
 
-    private void OnServerDatagram(IPEndPoint from, TimeSpan now)
+    /// <summary>A join answer, from the discovery server or from the group's admission coordinator.</summary>
+    private void OnAdmissionAnswer(TimeSpan now, bool viaServer)
     {
-        if (_contact is null || !from.Equals(_contact))
-        {
-            Stats.ForeignDropped++;
-            return;
-        }
-
         foreach (var frame in _decoded)
         {
             switch (frame)
             {
                 case JoinAcceptFrame accept when State == EngineState.Joining && !_accepted:
                     _accepted = true;
+                    _contactIsServer = viaServer;
                     _selfEndpoint = accept.ObservedEndpoint;
                     _introDeadline = now + _options.IntroTimeout;
                     _listed = [];
@@ -674,6 +689,115 @@ public sealed partial class WhisperEngine
             }
         }
     }
+
+    /// <summary>Join traffic from a node that is not a member: a newcomer's request, or the answer to ours.</summary>
+    private bool TryHandleAdmission(IPEndPoint from, DatagramHeader header, TimeSpan now)
+    {
+        if (_decoded.Find(static f => f is JoinRequestFrame) is JoinRequestFrame request)
+        {
+            if (State == EngineState.Joined)
+            {
+                OnJoinRequest(from, header.From, request.Name, forwardedBy: null, now);
+            }
+            else
+            {
+                Stats.ForeignDropped++;
+            }
+
+            return true;
+        }
+
+        if (header.To == Self.Id && _decoded.Exists(static f => f is JoinAcceptFrame or JoinDenyFrame))
+        {
+            OnAdmissionAnswer(now, viaServer: false);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Admission without the discovery server: every member forwards a newcomer's request to the group's
+    /// coordinator (the member with the smallest id in its view), which alone decides, so concurrent joins
+    /// through different members are serialized and the cap and unique names hold. Admitted newcomers hold a
+    /// reservation until they introduce themselves.
+    /// </summary>
+    private void OnJoinRequest(IPEndPoint newcomerEndpoint, MemberId newcomer, string name, Peer? forwardedBy, TimeSpan now)
+    {
+        if (State != EngineState.Joined || newcomer.IsNone || newcomer == Self.Id)
+        {
+            return;
+        }
+
+        var coordinator = Coordinator();
+        if (coordinator is not null && coordinator != forwardedBy)
+        {
+            coordinator.Outbox.Enqueue(new JoinForwardFrame(newcomer, name, newcomerEndpoint));
+            return;
+        }
+
+        var verdict = Admit(newcomer, name, newcomerEndpoint, now);
+        _controlOut.Enqueue((newcomerEndpoint, newcomer, verdict));
+    }
+
+    private Frame Admit(MemberId newcomer, string name, IPEndPoint endpoint, TimeSpan now)
+    {
+        if (MemberName.Validate(name) is { } problem)
+        {
+            return new JoinDenyFrame(DenyReason.InvalidName, problem);
+        }
+
+        foreach (var expired in _reservations.Where(r => r.Value.Expires <= now).Select(r => r.Key).ToList())
+        {
+            _reservations.Remove(expired);
+        }
+
+        var known = (_peers.TryGetValue(newcomer, out var existing) && existing.InView) || _reservations.ContainsKey(newcomer);
+        if (!known)
+        {
+            if (_tombstones.Contains(newcomer))
+            {
+                return new JoinDenyFrame(DenyReason.Other, "this incarnation was removed from the group; restart to join again");
+            }
+
+            var taken = string.Equals(Self.Name, name, StringComparison.OrdinalIgnoreCase)
+                || _peerOrder.Exists(p => p.InView && string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
+                || _reservations.Values.Any(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase));
+            if (taken)
+            {
+                return new JoinDenyFrame(DenyReason.NameTaken, $"the name '{name}' is already taken in this group");
+            }
+
+            var size = 1 + _peerOrder.Count(static p => p.InView) + _reservations.Count;
+            if (size >= _options.MaxMembers)
+            {
+                return new JoinDenyFrame(DenyReason.Full, $"the group already has {_options.MaxMembers} members");
+            }
+
+            _reservations[newcomer] = new Reservation(name, now + ReservationLifetime);
+        }
+
+        var members = new List<MemberRecord> { new(Self.Id, Self.Name, _selfEndpoint) };
+        members.AddRange(ViewRecords(exclude: newcomer));
+        return new JoinAcceptFrame(endpoint, members);
+    }
+
+    /// <summary>The admission coordinator: the smallest id among this node and the introduced members in view; null when that is us.</summary>
+    private Peer? Coordinator()
+    {
+        Peer? best = null;
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView && p.HeardIntro && p.Id.CompareTo(Self.Id) < 0 && (best is null || p.Id.CompareTo(best.Id) < 0))
+            {
+                best = p;
+            }
+        }
+
+        return best;
+    }
+
+    private sealed record Reservation(string Name, TimeSpan Expires);
 
     private void Deny(DenyReason reason, string message)
     {
@@ -702,6 +826,7 @@ public sealed partial class WhisperEngine
         };
         _peers.Add(id, peer);
         _peerOrder.Add(peer);
+        _reservations.Remove(id);
         if (!_origins.ContainsKey(id))
         {
             var origin = new OriginStream(id, name);
@@ -784,7 +909,7 @@ public sealed partial class WhisperEngine
 
         State = EngineState.Joined;
         _introDeadline = TimeSpan.MaxValue;
-        _nextLeaseAt = now + _options.LeaseInterval;
+        _nextLeaseAt = _contactIsServer ? now + _options.LeaseInterval : TimeSpan.MaxValue;
         var members = new List<MemberRef> { Self };
         foreach (var p in _peerOrder)
         {

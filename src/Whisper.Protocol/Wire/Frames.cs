@@ -18,6 +18,7 @@ public enum FrameType : byte
     JoinAccept = 0x11,
     JoinDeny = 0x12,
     Lease = 0x13,
+    JoinForward = 0x14,
 }
 
 /// <summary>Flags of a message chunk.</summary>
@@ -194,4 +195,15 @@ public sealed record LeaseFrame(string Name, IReadOnlyList<MemberRecord> View) :
     public override FrameType Type => FrameType.Lease;
 
     public override string Describe() => $"Lease name={Name} view={View.Count}";
+}
+
+/// <summary>
+/// Member to the group's admission coordinator: a newcomer asked me to join (the discovery server is not
+/// involved). The coordinator answers the newcomer directly with <see cref="JoinAcceptFrame"/> or <see cref="JoinDenyFrame"/>.
+/// </summary>
+public sealed record JoinForwardFrame(MemberId Newcomer, string Name, IPEndPoint Endpoint) : Frame
+{
+    public override FrameType Type => FrameType.JoinForward;
+
+    public override string Describe() => $"JoinForward newcomer={Newcomer.ToString()[..6]} name={Name} at={Endpoint}";
 }

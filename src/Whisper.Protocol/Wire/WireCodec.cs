@@ -131,6 +131,7 @@ public static class WireCodec
                 case FrameType.JoinAccept: frame = ReadJoinAccept(ref br); break;
                 case FrameType.JoinDeny: frame = ReadJoinDeny(ref br); break;
                 case FrameType.Lease: frame = ReadLease(ref br); break;
+                case FrameType.JoinForward: frame = ReadJoinForward(ref br); break;
                 default: return DecodeStatus.UnknownFrameType;
             }
 
@@ -256,6 +257,11 @@ public static class WireCodec
 
         return new JoinDenyFrame((DenyReason)reason, message);
     }
+
+    private static JoinForwardFrame? ReadJoinForward(ref WireReader r) =>
+        r.TryReadU64(out var id) && id != 0 && r.TryReadShortString(255, out var name) && r.TryReadEndpoint(out var ep)
+            ? new JoinForwardFrame(new MemberId(id), name, ep!)
+            : null;
 
     private static LeaseFrame? ReadLease(ref WireReader r) =>
         TryReadName(ref r, out var name) && TryReadMembers(ref r, JoinAcceptFrame.MaxMembers, out var view)
@@ -443,6 +449,11 @@ public static class WireCodec
                 w.WriteShortString(l.Name);
                 WriteMembers(ref w, l.View);
                 break;
+            case JoinForwardFrame f:
+                w.WriteU64(f.Newcomer.Value);
+                w.WriteShortString(f.Name);
+                w.WriteEndpoint(f.Endpoint);
+                break;
             default:
                 throw new InvalidOperationException($"unknown frame {frame.GetType().Name}");
         }
@@ -472,6 +483,7 @@ public static class WireCodec
             NackFrame n when n.Missing.Any(static r => r.First == 0 || r.Last < r.First) => "nack range must be non-empty and start at 1 or later",
             IntroFrame i when !MemberName.IsValid(i.Name) || i.Known.Count > IntroFrame.MaxKnown || !MembersEncodable(i.Known) => "intro not encodable",
             JoinRequestFrame j when System.Text.Encoding.UTF8.GetByteCount(j.Name) > 255 => "join request name longer than 255 bytes",
+            JoinForwardFrame f when f.Newcomer.IsNone || System.Text.Encoding.UTF8.GetByteCount(f.Name) > 255 => "join forward not encodable",
             JoinAcceptFrame a when a.Members.Count > JoinAcceptFrame.MaxMembers || !MembersEncodable(a.Members) => "member list not encodable",
             JoinDenyFrame d when d.Reason > DenyReason.VersionMismatch => "deny reason is local only",
             JoinDenyFrame d when System.Text.Encoding.UTF8.GetByteCount(d.Message) > MaxDenyMessageBytes => "deny message longer than 512 bytes",
@@ -508,6 +520,7 @@ public static class WireCodec
         JoinAcceptFrame a => WireWriter.EndpointSize(a.ObservedEndpoint) + MembersSize(a.Members),
         JoinDenyFrame d => 1 + WireWriter.StringSize(d.Message),
         LeaseFrame l => WireWriter.ShortStringSize(l.Name) + MembersSize(l.View),
+        JoinForwardFrame f => 8 + WireWriter.ShortStringSize(f.Name) + WireWriter.EndpointSize(f.Endpoint),
         _ => throw new InvalidOperationException($"unknown frame {frame.GetType().Name}"),
     };
 

@@ -37,13 +37,16 @@ internal sealed class EngineHarness
 
     public Node this[string name] => Nodes.Single(n => n.Name == name);
 
-    public Node Add(string name)
+    public Node Add(string name) => Add(name, ServerEndpoint);
+
+    /// <summary>Starts a node that joins through <paramref name="contact"/> (the server, or a member).</summary>
+    public Node Add(string name, IPEndPoint contact)
     {
         var index = Nodes.Count + 1;
         var engine = new WhisperEngine(Options, name, new MemberId(0x1000UL * (ulong)index + 7), (ulong)index);
         var node = new Node(name, new IPEndPoint(IPAddress.Parse($"127.0.0.{index}"), 5000), engine);
         Nodes.Add(node);
-        engine.Start(ServerEndpoint, Now);
+        engine.Start(contact, Now);
         Pump(node);
         return node;
     }
