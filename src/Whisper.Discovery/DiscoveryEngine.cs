@@ -47,6 +47,7 @@ public sealed class DiscoveryEngine
     private readonly Frame[] _one = new Frame[1];
     private MemberRecord[]? _snapshot;
     private TimeSpan _now;
+    private TimeSpan? _startedAt;
 
     public DiscoveryEngine(DiscoveryOptions options)
     {
@@ -167,6 +168,12 @@ public sealed class DiscoveryEngine
     private void OnJoinRequest(MemberId id, IPEndPoint from, JoinRequestFrame join)
     {
         Stats.JoinRequests++;
+        if (_now < _startedAt + _options.RelearnWindow)
+        {
+            Stats.DeferredJoinRequests++; // still re-learning a group that may have outlived our last run
+            return;
+        }
+
         if (IsTombstoned(id, out var left) && left)
         {
             Stats.StaleDropped++; // a delayed copy of a request from an incarnation that has since left
@@ -253,6 +260,7 @@ public sealed class DiscoveryEngine
             }
 
             Stats.LeasesRenewed++;
+            ForgetReportedGone(id, lease.View);
             return;
         }
 
@@ -264,6 +272,28 @@ public sealed class DiscoveryEngine
         foreach (var member in lease.View)
         {
             TryRelearn(member, id, ownLease: false);
+        }
+    }
+
+    /// <summary>Members report failures: whoever a live member no longer sees, and has not renewed lately, is gone.</summary>
+    private void ForgetReportedGone(MemberId reporter, IReadOnlyList<MemberRecord> view)
+    {
+        for (var i = 0; i < _members.Count;)
+        {
+            var entry = _members[i];
+            var lastRenewal = entry.Expires - _options.LeaseTimeout;
+            if (entry.Record.Id != reporter
+                && lastRenewal + _options.ReportedGoneAfter <= _now
+                && !view.Any(m => m.Id == entry.Record.Id))
+            {
+                var record = entry.Record;
+                Remove(i, left: false);
+                Stats.ReportedGone++;
+                _events.Enqueue(new MemberReportedGone(record, reporter, _members.Count));
+                continue;
+            }
+
+            i++;
         }
     }
 
@@ -315,6 +345,7 @@ public sealed class DiscoveryEngine
 
     private void Advance(TimeSpan now)
     {
+        _startedAt ??= now;
         if (now > _now)
         {
             _now = now;

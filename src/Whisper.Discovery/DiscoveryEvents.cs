@@ -67,6 +67,13 @@ public sealed record MemberRelearned(MemberRecord Member, MemberId Via, int Memb
         : $"re-learned {Member.Name} at {Member.Endpoint} from the view of {Via.ToString()[..6]} ({MemberCount}/{maxMembers})";
 }
 
+/// <summary>A member's slot was freed because a live member reported (through its lease view) that it is gone.</summary>
+public sealed record MemberReportedGone(MemberRecord Member, MemberId Reporter, int MemberCount) : DiscoveryEvent(MemberCount)
+{
+    public override string Describe(int maxMembers) =>
+        $"{Member.Name} reported gone by {Reporter.ToString()[..6]}, slot freed ({MemberCount}/{maxMembers})";
+}
+
 /// <summary>
 /// A join came from the very endpoint of the live holder of the same name: that endpoint's socket now belongs
 /// to a new incarnation, so the old one is gone and its slot goes to the new one (a <see cref="MemberAdmitted"/> follows).

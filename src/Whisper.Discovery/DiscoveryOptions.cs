@@ -23,6 +23,19 @@ public sealed record DiscoveryOptions
     /// <summary>Upper bound on remembered departed ids (oldest forgotten first), so churn cannot grow memory without bound.</summary>
     public int MaxTombstones { get; init; } = 1024;
 
+    /// <summary>
+    /// After the server starts it answers no join request for this long, so the members of a group that
+    /// outlived an earlier server instance can re-teach it the group with their leases (sent every second)
+    /// before it hands out slots or names. Newcomers retry meanwhile. Zero for a registry known to be empty.
+    /// </summary>
+    public TimeSpan RelearnWindow { get; init; } = TimeSpan.FromMilliseconds(1200);
+
+    /// <summary>
+    /// A member whose own lease is at least this old and that a live member's lease no longer lists in its
+    /// view is treated as gone (members report failures): its slot and name come free before the lease expires.
+    /// </summary>
+    public TimeSpan ReportedGoneAfter { get; init; } = TimeSpan.FromSeconds(2);
+
     internal TimeSpan EffectiveTombstoneTimeout => TombstoneTimeout ?? LeaseTimeout;
 
     /// <summary>Throws when a setting is out of range.</summary>
@@ -41,6 +54,16 @@ public sealed record DiscoveryOptions
         if (TombstoneTimeout is { } t && (t < TimeSpan.Zero || t > TimeSpan.FromHours(1)))
         {
             throw new ArgumentOutOfRangeException(nameof(TombstoneTimeout), t, "must be between zero and one hour");
+        }
+
+        if (RelearnWindow < TimeSpan.Zero || RelearnWindow > TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(RelearnWindow), RelearnWindow, "must be between zero and one minute");
+        }
+
+        if (ReportedGoneAfter <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ReportedGoneAfter), ReportedGoneAfter, "must be positive");
         }
 
         if (MaxTombstones is < 0 or > 1_000_000)

@@ -34,6 +34,12 @@ public sealed class DiscoveryStats
     public long DeniedInvalidName { get; internal set; }
     public long LeasesRenewed { get; internal set; }
     public long Relearned { get; internal set; }
+
+    /// <summary>Join requests left unanswered during the re-learning window after start.</summary>
+    public long DeferredJoinRequests { get; internal set; }
+
+    /// <summary>Members removed because a live member's view no longer listed them (failure reports).</summary>
+    public long ReportedGone { get; internal set; }
     public long LeasesRefused { get; internal set; }
     public long Left { get; internal set; }
     public long Expired { get; internal set; }

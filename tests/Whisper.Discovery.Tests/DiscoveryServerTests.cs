@@ -17,7 +17,7 @@ public sealed class DiscoveryServerTests
     private static DiscoveryServerOptions Loopback(DiscoveryOptions? engine = null) => new()
     {
         Bind = new IPEndPoint(IPAddress.Loopback, 0),
-        Engine = engine ?? new DiscoveryOptions(),
+        Engine = (engine ?? new DiscoveryOptions()) with { RelearnWindow = TimeSpan.Zero },
     };
 
     private static UdpClient Client() => new(new IPEndPoint(IPAddress.Loopback, 0));

@@ -19,7 +19,8 @@ internal sealed record Reply(IPEndPoint To, DatagramHeader Header, Frame Frame, 
 /// </summary>
 internal sealed class EngineHarness(DiscoveryOptions? options = null)
 {
-    public DiscoveryEngine Engine { get; } = new(options ?? new DiscoveryOptions());
+    // A fresh registry in these tests: no re-learning window unless a test asks for one.
+    public DiscoveryEngine Engine { get; } = new((options ?? new DiscoveryOptions()) with { RelearnWindow = TimeSpan.Zero });
 
     public TimeSpan Now { get; set; }
 

@@ -152,11 +152,65 @@ public sealed class LeaseTests
         h.Lease(1, "alice", 5001, Record(2, "bob", 5002));
         h.Now = S(4);
 
-        h.Lease(1, "alice", 5001);
+        h.Lease(1, "alice", 5001, Record(2, "bob", 5002)); // being seen by others is not a renewal
         h.Tick(S(5));
 
         Assert.Equal([Record(1, "alice", 5001)], h.Members);
         Assert.Equal("bob", Assert.Single(h.Events.OfType<LeaseExpired>()).Member.Name);
+    }
+
+    [Fact]
+    public void AMemberThatALiveMemberNoLongerSeesAndThatStoppedRenewingIsFreedEarly()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Join(2, "bob", 5002);
+        h.Now = S(1);
+        h.Lease(1, "alice", 5001, Record(2, "bob", 5002));
+        h.Now = S(2.5);
+
+        h.Lease(1, "alice", 5001); // alice reports bob gone; bob last renewed 2.5 s ago
+
+        Assert.Equal([Record(1, "alice", 5001)], h.Members);
+        Assert.Equal("bob", Assert.Single(h.Events.OfType<MemberReportedGone>()).Member.Name);
+        Assert.IsType<JoinAcceptFrame>(h.Join(3, "bob", 5003).Frame);
+    }
+
+    [Fact]
+    public void AMemberThatStillRenewsIsNotFreedByAnotherMembersView()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Join(2, "bob", 5002);
+        h.Now = S(1.5);
+        h.Lease(1, "alice", 5001, Record(2, "bob", 5002));
+        h.Now = S(2.5);
+        h.Lease(2, "bob", 5002); // a partition: neither sees the other, but both renew their own leases
+        h.Now = S(2.6);
+
+        h.Lease(1, "alice", 5001);
+
+        Assert.Equal(2, h.Members.Count);
+        Assert.Empty(h.Events.OfType<MemberReportedGone>());
+    }
+
+    [Fact]
+    public void AFreshlyStartedServerAnswersNoJoinUntilMembersHadTheChanceToReteachIt()
+    {
+        var engine = new DiscoveryEngine(new DiscoveryOptions { MaxMembers = 2, RelearnWindow = S(1.2) });
+        var buffer = new byte[WireCodec.MaxDatagramSize];
+        engine.OnTimeout(S(0));
+
+        engine.OnDatagram(Ep(5003), EngineHarness.Datagram(3, new JoinRequestFrame("carol")), S(0.3));
+        Assert.False(engine.TryPollTransmit(buffer, out _, out _));
+        engine.OnDatagram(Ep(5001), EngineHarness.Datagram(1, new LeaseFrame("alice", [Record(2, "bob", 5002)])), S(1.0));
+        engine.OnDatagram(Ep(5003), EngineHarness.Datagram(3, new JoinRequestFrame("carol")), S(1.3));
+
+        Assert.True(engine.TryPollTransmit(buffer, out var length, out _));
+        var frames = new List<Frame>();
+        Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(buffer.AsSpan(0, length), out _, frames));
+        Assert.Equal(DenyReason.Full, Assert.IsType<JoinDenyFrame>(Assert.Single(frames)).Reason);
+        Assert.Equal(1, engine.Stats.DeferredJoinRequests);
     }
 
     [Fact]

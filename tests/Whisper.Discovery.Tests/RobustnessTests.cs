@@ -118,7 +118,7 @@ public sealed class RobustnessTests
     [Fact]
     public void RefusesToWriteIntoABufferTooSmallForTheNextDatagram()
     {
-        var engine = new DiscoveryEngine(new DiscoveryOptions());
+        var engine = new DiscoveryEngine(new DiscoveryOptions { RelearnWindow = TimeSpan.Zero });
         engine.OnDatagram(Ep(5001), Datagram(1, new JoinRequestFrame("alice")), TimeSpan.Zero);
 
         Assert.Throws<ArgumentException>(() => engine.TryPollTransmit(new byte[8], out _, out _));
