@@ -48,6 +48,7 @@ public sealed class DiscoveryEngine
     private MemberRecord[]? _snapshot;
     private TimeSpan _now;
     private TimeSpan? _startedAt;
+    private readonly Dictionary<MemberId, Probe> _probes = [];
 
     public DiscoveryEngine(DiscoveryOptions options)
     {
@@ -124,6 +125,7 @@ public sealed class DiscoveryEngine
                 case JoinRequestFrame join: OnJoinRequest(header.From, from, join); break;
                 case LeaseFrame lease: OnLease(header.From, from, lease); break;
                 case LeaveFrame: OnLeave(header.From); break;
+                case PongFrame: OnProofOfLife(header.From); break;
                 default: Stats.IgnoredFrames++; break;
             }
         }
@@ -210,13 +212,27 @@ public sealed class DiscoveryEngine
             var old = _members[holder].Record;
             if (!old.Endpoint.Equals(observed))
             {
-                Deny(id, from, join.Name, DenyReason.NameTaken, $"the name '{old.Name}' is already taken in this group");
-                return;
+                switch (CheckHolder(holder))
+                {
+                    case HolderState.Alive:
+                        Deny(id, from, join.Name, DenyReason.NameTaken, $"the name '{old.Name}' is already taken in this group");
+                        return;
+                    case HolderState.Probing:
+                        Stats.DeferredJoinRequests++; // answered once the holder proved alive or dead; the newcomer retries
+                        return;
+                    default:
+                        Remove(holder, left: false);
+                        Stats.ProvenDead++;
+                        _events.Enqueue(new MemberProvenDead(old, _members.Count));
+                        break;
+                }
             }
-
-            Remove(holder, left: true);
-            Stats.Replaced++;
-            _events.Enqueue(new MemberReplaced(old, new MemberRecord(id, join.Name, observed), _members.Count));
+            else
+            {
+                Remove(holder, left: true);
+                Stats.Replaced++;
+                _events.Enqueue(new MemberReplaced(old, new MemberRecord(id, join.Name, observed), _members.Count));
+            }
         }
 
         if (_members.Count >= _options.MaxMembers)
@@ -260,6 +276,7 @@ public sealed class DiscoveryEngine
             }
 
             Stats.LeasesRenewed++;
+            OnProofOfLife(id);
             ForgetReportedGone(id, lease.View);
             return;
         }
@@ -273,6 +290,75 @@ public sealed class DiscoveryEngine
         {
             TryRelearn(member, id, ownLease: false);
         }
+    }
+
+    /// <summary>
+    /// A newcomer wants the name of a live member: a restarted process under the same name, or a real clash.
+    /// The holder is asked to prove it is alive (pings, and its lease renewals count too); if it stays silent
+    /// for <see cref="DiscoveryOptions.ProbeTimeout"/> it is proven dead and the newcomer takes its name.
+    /// </summary>
+    private HolderState CheckHolder(int index)
+    {
+        var holder = _members[index].Record;
+        if (_probes.TryGetValue(holder.Id, out var probe))
+        {
+            if (probe.LastProofOfLife is { } alive && _now - alive < _options.ProbeTimeout)
+            {
+                return HolderState.Alive;
+            }
+
+            if (_now >= probe.Deadline)
+            {
+                _probes.Remove(holder.Id);
+                return HolderState.Dead;
+            }
+
+            if (_now >= probe.NextPingAt)
+            {
+                PingHolder(holder, probe);
+            }
+
+            return HolderState.Probing;
+        }
+
+        var lastRenewal = _members[index].Expires - _options.LeaseTimeout;
+        if (_now - lastRenewal < _options.ProbeTimeout / 4)
+        {
+            return HolderState.Alive; // it renewed just now
+        }
+
+        probe = new Probe { Deadline = _now + _options.ProbeTimeout };
+        _probes[holder.Id] = probe;
+        PingHolder(holder, probe);
+        return HolderState.Probing;
+    }
+
+    private void PingHolder(MemberRecord holder, Probe probe)
+    {
+        probe.NextPingAt = _now + (_options.ProbeTimeout / 6);
+        Enqueue(holder.Endpoint, holder.Id, new PingFrame((ulong)_now.Ticks));
+    }
+
+    private void OnProofOfLife(MemberId id)
+    {
+        if (_probes.TryGetValue(id, out var probe))
+        {
+            probe.LastProofOfLife = _now;
+        }
+    }
+
+    private enum HolderState
+    {
+        Alive,
+        Probing,
+        Dead,
+    }
+
+    private sealed class Probe
+    {
+        public TimeSpan Deadline { get; set; }
+        public TimeSpan NextPingAt { get; set; }
+        public TimeSpan? LastProofOfLife { get; set; }
     }
 
     /// <summary>Members report failures: whoever a live member no longer sees, and has not renewed lately, is gone.</summary>
@@ -412,6 +498,7 @@ public sealed class DiscoveryEngine
     {
         var id = _members[index].Record.Id;
         _members.RemoveAt(index);
+        _probes.Remove(id);
         _snapshot = null;
         AddTombstone(id, left);
     }

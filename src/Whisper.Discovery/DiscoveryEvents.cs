@@ -67,6 +67,13 @@ public sealed record MemberRelearned(MemberRecord Member, MemberId Via, int Memb
         : $"re-learned {Member.Name} at {Member.Endpoint} from the view of {Via.ToString()[..6]} ({MemberCount}/{maxMembers})";
 }
 
+/// <summary>A member whose name a newcomer wanted did not answer the server's probes and was removed.</summary>
+public sealed record MemberProvenDead(MemberRecord Member, int MemberCount) : DiscoveryEvent(MemberCount)
+{
+    public override string Describe(int maxMembers) =>
+        $"{Member.Name} at {Member.Endpoint} did not answer probes: proven dead, slot freed ({MemberCount}/{maxMembers})";
+}
+
 /// <summary>A member's slot was freed because a live member reported (through its lease view) that it is gone.</summary>
 public sealed record MemberReportedGone(MemberRecord Member, MemberId Reporter, int MemberCount) : DiscoveryEvent(MemberCount)
 {

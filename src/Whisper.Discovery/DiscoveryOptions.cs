@@ -36,6 +36,13 @@ public sealed record DiscoveryOptions
     /// </summary>
     public TimeSpan ReportedGoneAfter { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// When a newcomer asks for the name of a member that has not renewed in the last quarter of this, the
+    /// server pings that member and waits this long for any sign of life before it declares it dead and
+    /// gives its name to the newcomer (a process restarted under the same name gets in within this time).
+    /// </summary>
+    public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromMilliseconds(1500);
+
     internal TimeSpan EffectiveTombstoneTimeout => TombstoneTimeout ?? LeaseTimeout;
 
     /// <summary>Throws when a setting is out of range.</summary>
@@ -59,6 +66,11 @@ public sealed record DiscoveryOptions
         if (RelearnWindow < TimeSpan.Zero || RelearnWindow > TimeSpan.FromMinutes(1))
         {
             throw new ArgumentOutOfRangeException(nameof(RelearnWindow), RelearnWindow, "must be between zero and one minute");
+        }
+
+        if (ProbeTimeout <= TimeSpan.Zero || ProbeTimeout > TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ProbeTimeout), ProbeTimeout, "must be positive and at most one minute");
         }
 
         if (ReportedGoneAfter <= TimeSpan.Zero)

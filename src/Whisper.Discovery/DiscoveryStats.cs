@@ -40,6 +40,9 @@ public sealed class DiscoveryStats
 
     /// <summary>Members removed because a live member's view no longer listed them (failure reports).</summary>
     public long ReportedGone { get; internal set; }
+
+    /// <summary>Holders of a wanted name that did not answer the server's probes and were removed.</summary>
+    public long ProvenDead { get; internal set; }
     public long LeasesRefused { get; internal set; }
     public long Left { get; internal set; }
     public long Expired { get; internal set; }

@@ -38,7 +38,9 @@ public sealed class LeaseTests
         h.Join(2, "bob", 5002);
         h.Now = S(4.9);
         Assert.Equal(DenyReason.Full, h.Join(3, "carol", 5003).Deny.Reason);
-        Assert.Equal(DenyReason.NameTaken, h.Join(4, "alice", 5004).Deny.Reason);
+        var probe = Assert.Single(h.Send(4, 5004, new JoinRequestFrame("alice"))); // alice is silent: asked to prove she lives
+        Assert.IsType<PingFrame>(probe.Frame);
+        Assert.Equal(EngineHarness.Ep(5001), probe.To);
 
         h.Tick(S(5));
 
@@ -47,6 +49,42 @@ public sealed class LeaseTests
         Assert.Equal("lease of alice at 127.0.0.1:5001 expired (1/2)", h.Events.OfType<LeaseExpired>().First().Describe(2));
         Assert.IsType<JoinAcceptFrame>(h.Join(4, "alice", 5004).Frame);
         Assert.IsType<JoinAcceptFrame>(h.Join(3, "carol", 5003).Frame);
+    }
+
+    [Fact]
+    public void ANameHeldByASilentMemberGoesToANewIncarnationOnceTheHolderIsProvenDead()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Now = S(1);
+
+        var probe = Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))); // restarted on another port
+        Assert.IsType<PingFrame>(probe.Frame);
+        h.Now = S(1.3);
+        Assert.All(h.Send(2, 5002, new JoinRequestFrame("alice")), r => Assert.IsType<PingFrame>(r.Frame)); // still probing
+        h.Now = S(2.6);
+
+        var answer = h.Join(2, "alice", 5002);
+
+        Assert.IsType<JoinAcceptFrame>(answer.Frame);
+        Assert.Equal([Record(2, "alice", 5002)], h.Members);
+        Assert.Equal("alice", Assert.Single(h.Events.OfType<MemberProvenDead>()).Member.Name);
+    }
+
+    [Fact]
+    public void ANameHeldByAMemberThatAnswersTheProbeStaysTaken()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Now = S(1);
+        Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+        h.Now = S(1.1);
+
+        h.Send(1, 5001, new PongFrame(1));
+        var answer = h.Join(2, "alice", 5002);
+
+        Assert.Equal(DenyReason.NameTaken, answer.Deny.Reason);
+        Assert.Equal([Record(1, "alice", 5001)], h.Members);
     }
 
     [Fact]

@@ -684,6 +684,9 @@ public sealed partial class WhisperEngine
                 case JoinDenyFrame deny when State == EngineState.Joining && !_accepted:
                     Deny(deny.Reason, deny.Message);
                     return;
+                case PingFrame ping when viaServer && State is EngineState.Joined or EngineState.Leaving:
+                    _controlOut.Enqueue((_contact!, MemberId.None, new PongFrame(ping.Token))); // the server checks we are alive
+                    break;
                 default:
                     break; // duplicates and late answers are harmless
             }
