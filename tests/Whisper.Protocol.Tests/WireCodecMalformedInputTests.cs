@@ -420,8 +420,26 @@ public sealed class WireCodecMalformedInputTests
         AssertFrameMalformed(FrameType.JoinAccept, new Bytes().Endpoint(V4).Raw(Members(17).ToArray()));
         AssertFrameOk(FrameType.Lease, new Bytes().ShortString("me").Raw(Members(16).ToArray()));
         AssertFrameMalformed(FrameType.Lease, new Bytes().ShortString("me").Raw(Members(17).ToArray()));
-        AssertFrameOk(FrameType.Intro, new Bytes().U8(1).ShortString("me").Endpoint(V4).Varint(3).Raw(Members(16).ToArray()));
-        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(1).ShortString("me").Endpoint(V4).Varint(3).Raw(Members(17).ToArray()));
+        AssertFrameOk(FrameType.Intro, new Bytes().U8(1).ShortString("me").Endpoint(V4).Varint(3).Raw(Members(16).ToArray()).U8(0));
+        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(1).ShortString("me").Endpoint(V4).Varint(3).Raw(Members(17).ToArray()).U8(0));
+    }
+
+    [Fact]
+    public void AnIntroListsAtMostSixteenDepartedMembers()
+    {
+        static Bytes Departed(int count)
+        {
+            var b = new Bytes().U8((byte)count);
+            for (var i = 1; i <= count; i++)
+            {
+                b.U64((ulong)i).Varint(5);
+            }
+
+            return b;
+        }
+
+        AssertFrameOk(FrameType.Intro, new Bytes().U8(0).ShortString("me").Endpoint(V4).Varint(3).U8(0).Raw(Departed(16).ToArray()));
+        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(0).ShortString("me").Endpoint(V4).Varint(3).U8(0).Raw(Departed(17).ToArray()));
     }
 
     [Fact]

@@ -327,11 +327,13 @@ public sealed class WireCodecRoundTripTests
     [Fact]
     public void IntroHasTheDocumentedLayout()
     {
-        var frame = new IntroFrame(true, "al", new IPEndPoint(IPAddress.Parse("10.0.0.1"), 8080), 5, [new MemberRecord(new MemberId(9), "b", new IPEndPoint(IPAddress.IPv6Loopback, 1))]);
+        var frame = new IntroFrame(true, "al", new IPEndPoint(IPAddress.Parse("10.0.0.1"), 8080), 5, [new MemberRecord(new MemberId(9), "b", new IPEndPoint(IPAddress.IPv6Loopback, 1))],
+            VectorClock.From([new ClockEntry(new MemberId(3), 7)]));
 
         Assert.Equal(
-            "05" + "002a" + "01" + "02616c" + "04" + "0a000001" + "1f90" + "05"
-            + "01" + "0000000000000009" + "0162" + "06" + "00000000000000000000000000000001" + "0001",
+            "05" + "0034" + "01" + "02616c" + "04" + "0a000001" + "1f90" + "05"
+            + "01" + "0000000000000009" + "0162" + "06" + "00000000000000000000000000000001" + "0001"
+            + "01" + "0000000000000003" + "07",
             Wire.Hex(WireCodec.Encode(Samples.Header, frame).AsSpan(WireCodec.HeaderSize)));
     }
 

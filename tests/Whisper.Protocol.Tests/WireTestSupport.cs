@@ -158,6 +158,7 @@ internal static class Samples
         ["nack-private"] = new NackFrame(StreamKind.Private, MemberId.None, [new SeqRange(3, 3)]),
         ["intro-reply-requested"] = new IntroFrame(true, "alice", V4, 42, [new MemberRecord(Carol, "carol", V6), new MemberRecord(Bob, "bob.2", V4MappedV6)]),
         ["intro-no-known"] = new IntroFrame(false, "Bob_2", V6Loopback, 0, []),
+        ["intro-with-departed"] = new IntroFrame(false, "carol", V4, 3, [], VectorClock.From([new ClockEntry(Bob, 12), new ClockEntry(Carol, 1)])),
         ["ping"] = new PingFrame(ulong.MaxValue),
         ["pong"] = new PongFrame(0x0102030405060708),
         ["leave"] = new LeaveFrame(1000),
@@ -232,6 +233,7 @@ internal static class FrameAssert
                 Assert.Equal(e.Endpoint, i.Endpoint);
                 Assert.Equal(e.BaseSeq, i.BaseSeq);
                 Assert.Equal(e.Known, i.Known);
+                ClockEqual(e.Departed ?? VectorClock.Empty, i.Departed ?? VectorClock.Empty);
                 break;
             case PingFrame e:
                 Assert.Equal(e.Token, ((PingFrame)actual).Token);

@@ -11,12 +11,21 @@ public sealed partial class WhisperEngine
     private const int MaxNackChunks = 256;
     private const int MaxRelayPerNack = 128;
     private static readonly TimeSpan ReservationLifetime = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a departed member's stream must have been complete everywhere before it is retired.</summary>
+    private static readonly TimeSpan RetireGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>Retired members are still named in introductions for this long, for newcomers' benefit.</summary>
+    private static readonly TimeSpan RetiredAdvertised = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MinIntroRetry = TimeSpan.FromMilliseconds(50);
 
     private readonly SplitMix64 _rng;
     private readonly Dictionary<MemberId, Peer> _peers = [];
     private readonly List<Peer> _peerOrder = [];
     private readonly HashSet<MemberId> _tombstones = [];
+
+    // Departed members whose streams are complete everywhere: their clock entries count as satisfied forever.
+    private readonly Dictionary<MemberId, (ulong Final, TimeSpan At)> _retired = [];
     private readonly Dictionary<MemberId, OriginStream> _origins = [];
     private readonly List<OriginStream> _originOrder = [];
     private readonly Queue<EngineEvent> _events = new();
@@ -826,6 +835,7 @@ public sealed partial class WhisperEngine
             NextIntroAt = now,
             LastHeard = now,
             NextPingAt = now + _options.HeartbeatInterval,
+            LearnedAt = now,
         };
         _peers.Add(id, peer);
         _peerOrder.Add(peer);
@@ -850,7 +860,7 @@ public sealed partial class WhisperEngine
     {
         peer.IntroAttempts++;
         peer.NextIntroAt = now + Max(peer.Rtt.RetransmitTimeout(Math.Min(peer.IntroAttempts - 1, 2)), MinIntroRetry);
-        peer.Outbox.Enqueue(new IntroFrame(!peer.HeardIntro, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id)));
+        peer.Outbox.Enqueue(new IntroFrame(!peer.HeardIntro, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id), DepartedClock()));
     }
 
     private void OnIntro(Peer peer, IPEndPoint from, IntroFrame intro, TimeSpan now)
@@ -876,7 +886,7 @@ public sealed partial class WhisperEngine
 
         if (intro.ReplyRequested)
         {
-            peer.Outbox.Enqueue(new IntroFrame(false, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id)));
+            peer.Outbox.Enqueue(new IntroFrame(false, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id), DepartedClock()));
         }
 
         foreach (var m in intro.Known)
@@ -884,6 +894,14 @@ public sealed partial class WhisperEngine
             if (!_peers.ContainsKey(m.Id) && m.Name != Self.Name && State is EngineState.Joining or EngineState.Joined)
             {
                 LearnPeer(m.Id, m.Name, m.Endpoint, now);
+            }
+        }
+
+        if (intro.Departed is { } departed)
+        {
+            foreach (var e in departed.Entries)
+            {
+                AdoptDeparted(e.Member, e.Value, now);
             }
         }
     }
@@ -942,6 +960,18 @@ public sealed partial class WhisperEngine
 
     private void MarkDown(Peer peer)
     {
+        if (_origins.TryGetValue(peer.Id, out var origin))
+        {
+            origin.DepartedAt ??= _now;
+            if (!origin.BaseKnown)
+            {
+                // It never introduced itself to us: we deliver none of its stream and its entries in others'
+                // clocks up to what we have heard of count as before our time (later ones are fetched from holders).
+                origin.BaseKnown = true;
+                origin.Base = origin.Contig = origin.Delivered = origin.Stable = origin.Highest;
+            }
+        }
+
         SetStatus(peer, MemberStatus.Down);
         _tombstones.Add(peer.Id);
         ReleaseLinks(peer);
@@ -958,6 +988,11 @@ public sealed partial class WhisperEngine
         peer.AckNow = true;
         if (peer.InView)
         {
+            if (_origins.TryGetValue(peer.Id, out var o))
+            {
+                o.DepartedAt ??= _now;
+            }
+
             SetStatus(peer, MemberStatus.Left);
             _tombstones.Add(peer.Id);
             ReleaseLinks(peer);
@@ -1019,6 +1054,12 @@ public sealed partial class WhisperEngine
 
     private void OnChunk(Peer from, ChunkFrame c, TimeSpan now)
     {
+        if (_retired.ContainsKey(c.Origin))
+        {
+            Stats.DuplicateChunks++; // a late copy of a retired stream
+            return;
+        }
+
         if (!_origins.TryGetValue(c.Origin, out var o) || !o.BaseKnown || c.Origin == Self.Id)
         {
             Stats.ForeignDropped++;
@@ -1404,6 +1445,108 @@ public sealed partial class WhisperEngine
         }
 
         Stats.StoredChunks = stored;
+        RetireCompleteDepartedStreams();
+    }
+
+    /// <summary>
+    /// A departed member's stream is retired once it is complete here, every member in view has received all of
+    /// it (or joined after it departed), and that has held for <see cref="RetireGrace"/> (time for what was received
+    /// to be delivered). Its clock entry then leaves our dependency clocks, which keeps them small over any amount
+    /// of churn, and its state is released; entries naming it in others' clocks count as satisfied.
+    /// </summary>
+    private void RetireCompleteDepartedStreams()
+    {
+        for (var i = _originOrder.Count - 1; i >= 0; i--)
+        {
+            var o = _originOrder[i];
+            if (o == _self || o.DepartedAt is not { } departedAt || !o.BaseKnown)
+            {
+                continue;
+            }
+
+            var complete = o.Contig == o.Delivered && o.Highest <= o.Contig;
+            if (complete)
+            {
+                foreach (var p in _peerOrder)
+                {
+                    if (p.InView && p.ReceivedOf(o.Id) < o.Delivered && p.LearnedAt <= departedAt)
+                    {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+
+            if (!complete)
+            {
+                o.CompleteSince = null;
+                continue;
+            }
+
+            o.CompleteSince ??= _now;
+            if (_now - o.CompleteSince.Value < RetireGrace)
+            {
+                continue;
+            }
+
+            _retired[o.Id] = (o.Delivered, _now);
+            _origins.Remove(o.Id);
+            _originOrder.RemoveAt(i);
+            if (_peers.TryGetValue(o.Id, out var peer) && !peer.InView)
+            {
+                _peers.Remove(o.Id);
+                _peerOrder.Remove(peer);
+                _pollCursor = 0;
+            }
+        }
+    }
+
+    /// <summary>A member told us that <paramref name="id"/> departed after delivering <paramref name="delivered"/> of its stream.</summary>
+    private void AdoptDeparted(MemberId id, ulong delivered, TimeSpan now)
+    {
+        if (id == Self.Id || _retired.ContainsKey(id) || (_peers.TryGetValue(id, out var peer) && peer.HeardIntro))
+        {
+            return;
+        }
+
+        if (!_origins.TryGetValue(id, out var o))
+        {
+            o = new OriginStream(id, "?");
+            _origins.Add(id, o);
+            _originOrder.Add(o);
+        }
+
+        o.DepartedAt ??= now;
+        if (!o.BaseKnown || (o.Delivered == o.Base && o.Chunks.Count == 0 && delivered > o.Base))
+        {
+            o.BaseKnown = true;
+            o.Base = o.Contig = o.Delivered = o.Stable = delivered;
+            o.Highest = Math.Max(o.Highest, delivered);
+        }
+    }
+
+    /// <summary>Departed members and how much of their streams we delivered, most recent first, for introductions.</summary>
+    private VectorClock DepartedClock()
+    {
+        var entries = new List<(ClockEntry Entry, TimeSpan At)>();
+        foreach (var o in _originOrder)
+        {
+            if (o != _self && o.DepartedAt is { } at && o.BaseKnown && o.Delivered > 0)
+            {
+                entries.Add((new ClockEntry(o.Id, o.Delivered), at));
+            }
+        }
+
+        foreach (var (id, (final, at)) in _retired)
+        {
+            if (_now - at < RetiredAdvertised && final > 0)
+            {
+                entries.Add((new ClockEntry(id, final), at));
+            }
+        }
+
+        entries.Sort(static (a, b) => b.At.CompareTo(a.At));
+        return VectorClock.From(entries.Take(IntroFrame.MaxDeparted).Select(static e => e.Entry));
     }
 
     // ------------------------------------------------------------------ private streams
@@ -1475,7 +1618,7 @@ public sealed partial class WhisperEngine
     }
 
     private ulong DeliveredOf(MemberId id) =>
-        _origins.TryGetValue(id, out var o) && o.BaseKnown ? o.Delivered : 0;
+        _retired.ContainsKey(id) ? ulong.MaxValue : _origins.TryGetValue(id, out var o) && o.BaseKnown ? o.Delivered : 0;
 
     private bool TryDeliverBroadcast(OriginStream o)
     {

@@ -23,6 +23,7 @@ public sealed partial class WhisperEngine
         public int IntroAttempts { get; set; }
 
         // Liveness.
+        public TimeSpan LearnedAt { get; set; }
         public TimeSpan LastHeard { get; set; }
         public TimeSpan NextPingAt { get; set; }
 
@@ -88,5 +89,11 @@ public sealed partial class WhisperEngine
         public int NackAttempts { get; set; }
         public MemberId HolderHint { get; set; }
         public bool Blocked { get; set; }
+
+        /// <summary>When the member left our view (down or left), or was learned of as already departed.</summary>
+        public TimeSpan? DepartedAt { get; set; }
+
+        /// <summary>Since when the departed stream has been complete and acknowledged by every member in view.</summary>
+        public TimeSpan? CompleteSince { get; set; }
     }
 }

@@ -131,15 +131,21 @@ public sealed record NackFrame(StreamKind Stream, MemberId Origin, IReadOnlyList
 /// <summary>
 /// Member introduction. <see cref="BaseSeq"/> is the sender's own broadcast sequence at the moment it first
 /// learned of the addressee: the addressee delivers exactly the sender's broadcasts after it.
+/// <see cref="Known"/> lists the members the sender sees; <see cref="Departed"/> gives, for members that are no
+/// longer in the sender's view, how much of their broadcast stream the sender delivered, so a newcomer can treat
+/// dependencies on them as satisfied instead of waiting for messages it will never be sent.
 /// </summary>
-public sealed record IntroFrame(bool ReplyRequested, string Name, IPEndPoint Endpoint, ulong BaseSeq, IReadOnlyList<MemberRecord> Known) : Frame
+public sealed record IntroFrame(bool ReplyRequested, string Name, IPEndPoint Endpoint, ulong BaseSeq, IReadOnlyList<MemberRecord> Known, VectorClock? Departed = null) : Frame
 {
     public const int MaxKnown = 16;
+
+    /// <summary>At most this many departed members are listed (the most recent ones).</summary>
+    public const int MaxDeparted = 16;
 
     public override FrameType Type => FrameType.Intro;
 
     public override string Describe() =>
-        $"Intro{(ReplyRequested ? "?" : "")} name={Name} base={BaseSeq} known={Known.Count}";
+        $"Intro{(ReplyRequested ? "?" : "")} name={Name} base={BaseSeq} known={Known.Count}{(Departed is { Count: > 0 } d ? " departed=" + d : "")}";
 }
 
 public sealed record PingFrame(ulong Token) : Frame

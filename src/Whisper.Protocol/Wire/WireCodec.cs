@@ -232,12 +232,14 @@ public static class WireCodec
             || !TryReadName(ref r, out var name)
             || !r.TryReadEndpoint(out var endpoint)
             || !r.TryReadVarint(out var baseSeq)
-            || !TryReadMembers(ref r, IntroFrame.MaxKnown, out var known))
+            || !TryReadMembers(ref r, IntroFrame.MaxKnown, out var known)
+            || !TryReadClock(ref r, out var departed)
+            || departed!.Count > IntroFrame.MaxDeparted)
         {
             return null;
         }
 
-        return new IntroFrame((flags & 1) != 0, name, endpoint!, baseSeq, known!);
+        return new IntroFrame((flags & 1) != 0, name, endpoint!, baseSeq, known!, departed);
     }
 
     private static JoinRequestFrame? ReadJoinRequest(ref WireReader r) =>
@@ -424,6 +426,7 @@ public static class WireCodec
                 w.WriteEndpoint(i.Endpoint);
                 w.WriteVarint(i.BaseSeq);
                 WriteMembers(ref w, i.Known);
+                WriteClock(ref w, i.Departed ?? VectorClock.Empty);
                 break;
             case PingFrame p:
                 w.WriteU64(p.Token);
@@ -481,7 +484,8 @@ public static class WireCodec
             AckFrame a when !ClockEncodable(a.Received) => "ack clock not encodable",
             NackFrame n when n.Missing.Count is 0 or > NackFrame.MaxRanges => "a nack carries 1-32 ranges",
             NackFrame n when n.Missing.Any(static r => r.First == 0 || r.Last < r.First) => "nack range must be non-empty and start at 1 or later",
-            IntroFrame i when !MemberName.IsValid(i.Name) || i.Known.Count > IntroFrame.MaxKnown || !MembersEncodable(i.Known) => "intro not encodable",
+            IntroFrame i when !MemberName.IsValid(i.Name) || i.Known.Count > IntroFrame.MaxKnown || !MembersEncodable(i.Known)
+                || (i.Departed is { } dep && (dep.Count > IntroFrame.MaxDeparted || !ClockEncodable(dep))) => "intro not encodable",
             JoinRequestFrame j when System.Text.Encoding.UTF8.GetByteCount(j.Name) > 255 => "join request name longer than 255 bytes",
             JoinForwardFrame f when f.Newcomer.IsNone || System.Text.Encoding.UTF8.GetByteCount(f.Name) > 255 => "join forward not encodable",
             JoinAcceptFrame a when a.Members.Count > JoinAcceptFrame.MaxMembers || !MembersEncodable(a.Members) => "member list not encodable",
@@ -512,7 +516,8 @@ public static class WireCodec
             + WireWriter.VarintSize((ulong)p.Payload.Length) + p.Payload.Length,
         AckFrame a => ClockSize(a.Received) + WireWriter.VarintSize(a.PrivateReceived),
         NackFrame n => 1 + 8 + 1 + n.Missing.Sum(static r => WireWriter.VarintSize(r.First) + WireWriter.VarintSize(r.Last - r.First)),
-        IntroFrame i => 1 + WireWriter.ShortStringSize(i.Name) + WireWriter.EndpointSize(i.Endpoint) + WireWriter.VarintSize(i.BaseSeq) + MembersSize(i.Known),
+        IntroFrame i => 1 + WireWriter.ShortStringSize(i.Name) + WireWriter.EndpointSize(i.Endpoint) + WireWriter.VarintSize(i.BaseSeq) + MembersSize(i.Known)
+            + ClockSize(i.Departed ?? VectorClock.Empty),
         PingFrame => 8,
         PongFrame => 8,
         LeaveFrame l => WireWriter.VarintSize(l.FinalSeq),

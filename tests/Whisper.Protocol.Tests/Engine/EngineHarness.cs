@@ -35,7 +35,8 @@ internal sealed class EngineHarness
 
     public bool ServerUp { get; set; } = true;
 
-    public Node this[string name] => Nodes.Single(n => n.Name == name);
+    /// <summary>The live node of that name (a restarted node replaces its crashed predecessor).</summary>
+    public Node this[string name] => Nodes.Single(n => n.Name == name && !n.Crashed);
 
     public Node Add(string name) => Add(name, ServerEndpoint);
 
@@ -179,6 +180,11 @@ internal sealed class EngineHarness
 
         foreach (var frame in frames)
         {
+            if (frame is LeaveFrame)
+            {
+                _admitted.RemoveAll(m => m.Id == header.From);
+            }
+
             if (frame is JoinRequestFrame join)
             {
                 var others = _admitted.Where(m => m.Id != header.From).ToList();
