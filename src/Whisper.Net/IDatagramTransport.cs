@@ -1,0 +1,33 @@
+using System.Net;
+
+namespace Whisper.Net;
+
+/// <summary>
+/// The one transport seam of a <see cref="WhisperNode"/>: unreliable, unordered datagrams to and from endpoints.
+/// Implementations never throw on hostile input (malformed, oversized or unexpected datagrams, ICMP errors);
+/// they may lose, duplicate or reorder datagrams, which the protocol tolerates.
+/// <para>A node calls <see cref="Send"/> from its driver loop and <see cref="ReceiveAsync"/> from one receive
+/// loop, so one sender and one receiver may run concurrently; neither is called concurrently with itself.</para>
+/// </summary>
+public interface IDatagramTransport : IAsyncDisposable
+{
+    /// <summary>The endpoint this transport receives on (after binding, so a port 0 bind shows its real port).</summary>
+    IPEndPoint LocalEndpoint { get; }
+
+    /// <summary>
+    /// Sends one datagram, best effort. Returns false when the datagram could not be handed to the network
+    /// (the caller counts it as lost; the protocol retransmits). Never blocks for long and never throws for
+    /// network conditions; throws <see cref="ObjectDisposedException"/> after disposal.
+    /// </summary>
+    bool Send(ReadOnlySpan<byte> datagram, IPEndPoint destination);
+
+    /// <summary>
+    /// Waits for the next datagram and copies it into <paramref name="buffer"/>, which should hold 64 KiB so no
+    /// datagram is truncated. Ends with <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/>
+    /// fires and with <see cref="ObjectDisposedException"/> after disposal.
+    /// </summary>
+    ValueTask<ReceivedDatagram> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken);
+}
+
+/// <summary>One received datagram: <see cref="Length"/> bytes at the start of the caller's buffer, from <see cref="From"/>.</summary>
+public readonly record struct ReceivedDatagram(int Length, IPEndPoint From);

@@ -1,0 +1,98 @@
+using System.Net;
+using Whisper.Protocol.Engine;
+
+namespace Whisper.Net;
+
+/// <summary>A command from the application to the driver loop.</summary>
+internal abstract class NodeCommand;
+
+/// <summary>
+/// Broadcast or private send. Its task completes when the engine accepted the message (or refused it).
+/// Cancellation only wins while the command still waits for flow control: a message the engine accepted is sent.
+/// </summary>
+internal sealed class SendCommand(MessageKind kind, string? to, byte[] payload) : NodeCommand
+{
+    private const int Pending = 0;
+    private const int Submitting = 1;
+    private const int Done = 2;
+
+    private int _state;
+    private volatile bool _cancelRequested;
+    private CancellationToken _cancellation;
+
+    public MessageKind Kind { get; } = kind;
+
+    public string? To { get; } = to;
+
+    public byte[] Payload { get; } = payload;
+
+    /// <summary>True once the command had to wait for flow control.</summary>
+    public bool WasDeferred { get; set; }
+
+    public TaskCompletionSource<MessageId> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Loop side: claims the command for the engine; false when it was cancelled meanwhile.</summary>
+    public bool TryBeginSubmit() => Interlocked.CompareExchange(ref _state, Submitting, Pending) == Pending;
+
+    /// <summary>Loop side: the engine answered WindowFull; the command waits again (or is cancelled now if asked to).</summary>
+    public void ReturnToPending()
+    {
+        Volatile.Write(ref _state, Pending);
+        if (_cancelRequested)
+        {
+            TryCancel();
+        }
+    }
+
+    public void Succeed(MessageId id)
+    {
+        Volatile.Write(ref _state, Done);
+        Completion.TrySetResult(id);
+    }
+
+    public void Fail(Exception error)
+    {
+        Volatile.Write(ref _state, Done);
+        Completion.TrySetException(error);
+    }
+
+    /// <summary>Application side (a cancellation callback).</summary>
+    public void RequestCancel(CancellationToken token)
+    {
+        _cancellation = token;
+        _cancelRequested = true;
+        TryCancel();
+    }
+
+    private void TryCancel()
+    {
+        if (Interlocked.CompareExchange(ref _state, Done, Pending) == Pending)
+        {
+            Completion.TrySetCanceled(_cancellation);
+        }
+    }
+}
+
+internal sealed class LeaveCommand : NodeCommand;
+
+internal sealed class StatsQuery : NodeCommand
+{
+    public TaskCompletionSource<WhisperNodeStats> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+internal enum InputKind
+{
+    Datagram,
+    Command,
+    Tick,
+}
+
+/// <summary>One input of the driver loop. A datagram's buffer is rented from the shared pool and returned by the loop.</summary>
+internal readonly record struct NodeInput(InputKind Kind, byte[]? Buffer, int Length, IPEndPoint? From, NodeCommand? Command)
+{
+    public static NodeInput Tick { get; } = new(InputKind.Tick, null, 0, null, null);
+
+    public static NodeInput ForCommand(NodeCommand command) => new(InputKind.Command, null, 0, null, command);
+
+    public static NodeInput ForDatagram(byte[] buffer, int length, IPEndPoint from) => new(InputKind.Datagram, buffer, length, from, null);
+}

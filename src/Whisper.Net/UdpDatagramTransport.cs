@@ -1,0 +1,194 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Whisper.Net;
+
+/// <summary>
+/// <see cref="IDatagramTransport"/> over one UDP <see cref="Socket"/> (IPv4 or IPv6; an IPv6 wildcard bind is
+/// dual-mode). ICMP errors that a previous send provoked (connection reset/refused, unreachable) are ignored,
+/// as are send failures: UDP promises nothing and the protocol recovers. Received IPv4-mapped IPv6 addresses
+/// are reported as plain IPv4 so one peer always has one endpoint.
+/// </summary>
+public sealed partial class UdpDatagramTransport : IDatagramTransport
+{
+    /// <summary>Socket buffer size asked of the OS (it may grant less): room for bursts of a 10-member group.</summary>
+    public const int SocketBufferBytes = 4 * 1024 * 1024;
+
+    private const int WindowsSioUdpConnReset = unchecked((int)0x9800000C);
+
+    private readonly Socket _socket;
+    private readonly EndPoint _anyRemote;
+    private readonly ILogger _logger;
+    private long _sendFailures;
+    private long _receiveErrors;
+    private int _disposed;
+
+    private UdpDatagramTransport(Socket socket, ILogger logger)
+    {
+        _socket = socket;
+        _logger = logger;
+        LocalEndpoint = Normalize((IPEndPoint)socket.LocalEndPoint!);
+        _anyRemote = socket.AddressFamily == AddressFamily.InterNetworkV6
+            ? new IPEndPoint(IPAddress.IPv6Any, 0)
+            : new IPEndPoint(IPAddress.Any, 0);
+    }
+
+    public IPEndPoint LocalEndpoint { get; }
+
+    /// <summary>Datagrams the OS refused to send (counted, not thrown).</summary>
+    public long SendFailures => Interlocked.Read(ref _sendFailures);
+
+    /// <summary>Receive errors that were ignored (ICMP echoes of earlier sends and the like).</summary>
+    public long ReceiveErrors => Interlocked.Read(ref _receiveErrors);
+
+    /// <summary>Creates a UDP socket bound to <paramref name="endpoint"/> (port 0 picks a free port).</summary>
+    /// <exception cref="SocketException">The address cannot be bound (in use, not local, ...).</exception>
+    public static UdpDatagramTransport Bind(IPEndPoint endpoint, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+
+            if (OperatingSystem.IsWindows())
+            {
+                // Without this, an ICMP port-unreachable for an earlier send fails the next receive on Windows.
+                socket.IOControl(WindowsSioUdpConnReset, new byte[4], null);
+            }
+
+            TrySetBuffers(socket);
+            socket.Bind(endpoint);
+            var transport = new UdpDatagramTransport(socket, logger ?? NullLogger.Instance);
+            Log.Bound(transport._logger, transport.LocalEndpoint);
+            return transport;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public bool Send(ReadOnlySpan<byte> datagram, IPEndPoint destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var target = destination;
+        if (_socket.AddressFamily == AddressFamily.InterNetworkV6 && destination.AddressFamily == AddressFamily.InterNetwork)
+        {
+            if (!_socket.DualMode)
+            {
+                return CountSendFailure(destination, SocketError.AddressFamilyNotSupported);
+            }
+
+            target = new IPEndPoint(destination.Address.MapToIPv6(), destination.Port);
+        }
+        else if (_socket.AddressFamily == AddressFamily.InterNetwork && destination.AddressFamily == AddressFamily.InterNetworkV6)
+        {
+            if (!destination.Address.IsIPv4MappedToIPv6)
+            {
+                return CountSendFailure(destination, SocketError.AddressFamilyNotSupported);
+            }
+
+            target = new IPEndPoint(destination.Address.MapToIPv4(), destination.Port);
+        }
+
+        try
+        {
+            _socket.SendTo(datagram, SocketFlags.None, target);
+            return true;
+        }
+        catch (SocketException ex)
+        {
+            return CountSendFailure(destination, ex.SocketErrorCode);
+        }
+        catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) != 0)
+        {
+            throw;
+        }
+    }
+
+    public async ValueTask<ReceivedDatagram> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+        // Each iteration needs a new datagram or ICMP error from outside, so this never spins on its own.
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                var result = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, _anyRemote, cancellationToken).ConfigureAwait(false);
+                return new ReceivedDatagram(result.ReceivedBytes, Normalize((IPEndPoint)result.RemoteEndPoint));
+            }
+            catch (SocketException ex) when (IsIgnorable(ex.SocketErrorCode))
+            {
+                Interlocked.Increment(ref _receiveErrors);
+                Log.ReceiveErrorIgnored(_logger, ex.SocketErrorCode);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.OperationAborted || Volatile.Read(ref _disposed) != 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                throw new ObjectDisposedException(nameof(UdpDatagramTransport), ex);
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _socket.Dispose();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public override string ToString() => $"udp {LocalEndpoint}";
+
+    private static IPEndPoint Normalize(IPEndPoint endpoint) =>
+        endpoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endpoint.Address.MapToIPv4(), endpoint.Port) : endpoint;
+
+    private static bool IsIgnorable(SocketError error) => error is
+        SocketError.ConnectionReset or SocketError.ConnectionRefused or SocketError.HostUnreachable or
+        SocketError.NetworkUnreachable or SocketError.NetworkReset or SocketError.MessageSize or
+        SocketError.TimedOut or SocketError.NoBufferSpaceAvailable;
+
+    private static void TrySetBuffers(Socket socket)
+    {
+        try
+        {
+            socket.ReceiveBufferSize = SocketBufferBytes;
+            socket.SendBufferSize = SocketBufferBytes;
+        }
+        catch (SocketException)
+        {
+            // The OS keeps its defaults; that only means less room for bursts.
+        }
+    }
+
+    private bool CountSendFailure(IPEndPoint destination, SocketError error)
+    {
+        Interlocked.Increment(ref _sendFailures);
+        Log.SendFailed(_logger, destination, error);
+        return false;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 100, Level = LogLevel.Debug, Message = "UDP socket bound to {Endpoint}")]
+        public static partial void Bound(ILogger logger, IPEndPoint endpoint);
+
+        [LoggerMessage(EventId = 101, Level = LogLevel.Debug, Message = "Send to {Destination} failed: {Error}; counted as lost")]
+        public static partial void SendFailed(ILogger logger, IPEndPoint destination, SocketError error);
+
+        [LoggerMessage(EventId = 102, Level = LogLevel.Trace, Message = "Ignored receive error {Error}")]
+        public static partial void ReceiveErrorIgnored(ILogger logger, SocketError error);
+    }
+}

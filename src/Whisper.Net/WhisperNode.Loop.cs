@@ -1,0 +1,463 @@
+using System.Buffers;
+using System.Net;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Whisper.Protocol.Engine;
+using Whisper.Protocol.Wire;
+
+namespace Whisper.Net;
+
+// The driver loop: the only code that touches the engine.
+public sealed partial class WhisperNode
+{
+    private TimeSpan Now()
+    {
+        var now = _time.GetElapsedTime(_epoch);
+        if (now < _lastNow)
+        {
+            now = _lastNow; // time never goes backwards for the engine
+        }
+
+        _lastNow = now;
+        return now;
+    }
+
+    private void Run()
+    {
+        var receiveStop = new CancellationTokenSource();
+        _receiver = Task.Run(() => ReceiveLoopAsync(receiveStop.Token));
+        _loop = Task.Run(() => DriveAsync(receiveStop));
+    }
+
+    private async Task DriveAsync(CancellationTokenSource receiveStop)
+    {
+        Log.Starting(_logger, Self.ToString(), _transport.LocalEndpoint, _options.Server);
+        try
+        {
+            _engine.Start(_options.Server, Now());
+            AfterInput(isTimeout: false);
+            Rearm();
+            var reader = _inbox.Reader;
+            while (!_finished && await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
+            {
+                // Every TryRead consumes an item, so a batch is bounded by what was queued.
+                while (!_finished && reader.TryRead(out var input))
+                {
+                    Handle(input);
+                    if (!_finished && _engine.NextTimeout is { } due && due <= Now())
+                    {
+                        _engine.OnTimeout(Now());
+                        AfterInput(isTimeout: true);
+                    }
+                }
+
+                if (!_finished)
+                {
+                    Rearm();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            Log.Stopped(_logger, Self.ToString(), State);
+        }
+        catch (Exception ex)
+        {
+            _fault = ex;
+            Log.LoopFailed(_logger, Self.ToString(), ex);
+        }
+        finally
+        {
+            await ShutdownAsync(receiveStop).ConfigureAwait(false);
+        }
+    }
+
+    private void Handle(NodeInput input)
+    {
+        switch (input.Kind)
+        {
+            case InputKind.Datagram:
+                try
+                {
+                    _engine.OnDatagram(input.From!, input.Buffer.AsSpan(0, input.Length), Now());
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(input.Buffer!);
+                }
+
+                AfterInput(isTimeout: false);
+                FlushPending();
+                break;
+
+            case InputKind.Tick:
+                Volatile.Write(ref _tickQueued, 0);
+                if (_engine.NextTimeout is { } due && due <= Now())
+                {
+                    _engine.OnTimeout(Now());
+                    AfterInput(isTimeout: true);
+                    FlushPending();
+                }
+
+                break;
+
+            case InputKind.Command:
+                HandleCommand(input.Command!);
+                break;
+        }
+    }
+
+    private void HandleCommand(NodeCommand command)
+    {
+        switch (command)
+        {
+            case SendCommand send:
+                if (_pending.Count > 0 || !TrySubmit(send))
+                {
+                    _pending.Enqueue(send);
+                }
+
+                break;
+
+            case LeaveCommand:
+                if (_pending.Count > 0)
+                {
+                    _pending.Enqueue(command);
+                }
+                else
+                {
+                    BeginLeave();
+                }
+
+                break;
+
+            case StatsQuery query:
+                query.Completion.TrySetResult(WhisperNodeStats.From(
+                    _engine.Stats, Interlocked.Read(ref _sendFailures), Interlocked.Read(ref _oversized), _deferred, _pending.Count));
+                break;
+        }
+    }
+
+    /// <summary>Hands a send to the engine. False when flow control refused it (it stays pending, in order).</summary>
+    private bool TrySubmit(SendCommand command)
+    {
+        if (!command.TryBeginSubmit())
+        {
+            return true; // cancelled while waiting: drop it
+        }
+
+        SendResult result;
+        try
+        {
+            result = command.Kind == MessageKind.Broadcast
+                ? _engine.Broadcast(command.Payload, Now())
+                : _engine.SendPrivate(command.To!, command.Payload, Now());
+        }
+        catch (Exception ex)
+        {
+            command.Fail(new InvalidOperationException("the engine failed on this send", ex));
+            throw;
+        }
+
+        switch (result.Status)
+        {
+            case SendStatus.Accepted:
+                try
+                {
+                    AfterInput(isTimeout: false); // first datagrams out and own delivery published, then the caller resumes
+                }
+                finally
+                {
+                    command.Succeed(result.Id);
+                }
+
+                return true;
+            case SendStatus.WindowFull:
+                if (!command.WasDeferred)
+                {
+                    command.WasDeferred = true;
+                    _deferred++;
+                    Log.SendDeferred(_logger, command.Kind, command.To);
+                }
+
+                command.ReturnToPending();
+                return false;
+            case SendStatus.TooLarge:
+                command.Fail(new MessageTooLargeException(command.Payload.Length, _engine.Options.MaxMessageBytes));
+                return true;
+            case SendStatus.UnknownRecipient:
+                command.Fail(new UnknownMemberException(command.To!, $"'{command.To}' is not a member of the group", null));
+                return true;
+            default:
+                command.Fail(new InvalidOperationException($"{Self} is not a member of the group right now ({_engine.State})"));
+                return true;
+        }
+    }
+
+    /// <summary>Retries waiting commands in order until one is refused again (called after network or timer input).</summary>
+    private void FlushPending()
+    {
+        while (!_finished && _pending.TryPeek(out var head))
+        {
+            if (head is SendCommand send && !TrySubmit(send))
+            {
+                return;
+            }
+
+            _pending.Dequeue();
+            if (head is LeaveCommand)
+            {
+                BeginLeave();
+            }
+        }
+    }
+
+    private void BeginLeave()
+    {
+        switch (_engine.State)
+        {
+            case EngineState.Joined:
+                Log.Leaving(_logger, Self.ToString());
+                _engine.Leave(Now());
+                AfterInput(isTimeout: false);
+                break;
+            case EngineState.Leaving or EngineState.Left:
+                break;
+            default:
+                _finished = true; // not a member yet: nothing to leave gracefully
+                break;
+        }
+    }
+
+    /// <summary>The call contract: transmits until none, then events until none; then refresh the snapshots.</summary>
+    private void AfterInput(bool isTimeout)
+    {
+        while (_engine.TryPollTransmit(_transmitBuffer, out var length, out var destination))
+        {
+            if (!_transport.Send(_transmitBuffer.AsSpan(0, length), destination))
+            {
+                Interlocked.Increment(ref _sendFailures);
+            }
+        }
+
+        while (_engine.TryPollEvent(out var engineEvent))
+        {
+            Publish(engineEvent);
+        }
+
+        _state = (int)_engine.State;
+        if (_membersDirty || isTimeout)
+        {
+            _membersDirty = false;
+            _members = Array.AsReadOnly<MemberSnapshot>([.. _engine.Members]);
+        }
+    }
+
+    private void Publish(EngineEvent engineEvent)
+    {
+        switch (engineEvent)
+        {
+            case MessageEvent { Message: var m }:
+                _events.Writer.TryWrite(new ChatMessage(
+                    m.Id, m.Kind, m.From.Name, m.To?.Name, Encoding.UTF8.GetString(m.Payload), m.Deps, _time.GetUtcNow()));
+                break;
+            case MemberStatusEvent status:
+                _membersDirty = true;
+                Log.MemberChanged(_logger, Self.Name, status.Member.ToString(), status.Status);
+                _events.Writer.TryWrite(new MemberChanged(status.Member, status.Status));
+                break;
+            case JoinedEvent joined:
+                _membersDirty = true;
+                _initialMembers = joined.Members;
+                Log.Joined(_logger, joined.Self.ToString(), joined.Members.Count);
+                _joined.TrySetResult(joined);
+                break;
+            case DeniedEvent denied:
+                Log.Denied(_logger, Self.ToString(), denied.Reason, denied.Message);
+                _joined.TrySetException(new WhisperJoinException(denied.Reason, denied.Message));
+                _finished = true;
+                break;
+            case LeftEvent:
+                Log.Left(_logger, Self.ToString());
+                _finished = true;
+                break;
+        }
+    }
+
+    private void Rearm()
+    {
+        if (_engine.NextTimeout is not { } due)
+        {
+            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        // Timers count whole milliseconds: round up, or a deadline 0.4 ms away would fire early again and again.
+        var delay = due - Now();
+        var millis = delay > TimeSpan.Zero ? Math.Ceiling(delay.TotalMilliseconds) : 0;
+        _timer.Change(TimeSpan.FromMilliseconds(millis), Timeout.InfiniteTimeSpan);
+    }
+
+    private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferBytes);
+        var consecutiveErrors = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            ReceivedDatagram received;
+            try
+            {
+                received = await _transport.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
+                consecutiveErrors = 0;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // Unexpected transport error: log, back off a little (bounded), keep receiving.
+                consecutiveErrors++;
+                Log.ReceiveFailed(_logger, ex);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 10 * consecutiveErrors)), _time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            if (received.Length > WireCodec.MaxDatagramSize)
+            {
+                Interlocked.Increment(ref _oversized);
+                continue;
+            }
+
+            var copy = ArrayPool<byte>.Shared.Rent(Math.Max(received.Length, 1));
+            buffer.AsSpan(0, received.Length).CopyTo(copy);
+            try
+            {
+                await _inbox.Writer.WriteAsync(NodeInput.ForDatagram(copy, received.Length, received.From), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ChannelClosedException or OperationCanceledException)
+            {
+                ArrayPool<byte>.Shared.Return(copy);
+                return;
+            }
+        }
+    }
+
+    private async Task ShutdownAsync(CancellationTokenSource receiveStop)
+    {
+        _finished = true;
+        _state = (int)_engine.State;
+        _inbox.Writer.TryComplete();
+        _timer.Dispose();
+        await receiveStop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _transport.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.TransportDisposeFailed(_logger, ex);
+        }
+
+        await _receiver.WaitAsync(StopTimeout, _time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        receiveStop.Dispose();
+
+        var stopped = Stopped();
+        while (_pending.TryDequeue(out var command))
+        {
+            Fail(command, stopped);
+        }
+
+        while (_inbox.Reader.TryRead(out var input))
+        {
+            if (input.Buffer is { } buffer)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+            else if (input.Command is { } command)
+            {
+                Fail(command, stopped);
+            }
+        }
+
+        _joined.TrySetException(_fault is { } fault
+            ? new InvalidOperationException($"the node {Self} failed before it joined: {fault.Message}", fault)
+            : new OperationCanceledException($"the node {Self} stopped before it joined"));
+        _events.Writer.TryComplete(_fault);
+        Log.Closed(_logger, Self.ToString(), State);
+    }
+
+    private static void Fail(NodeCommand command, Exception error)
+    {
+        switch (command)
+        {
+            case SendCommand send:
+                send.Fail(error);
+                break;
+            case StatsQuery query:
+                query.Completion.TrySetException(error);
+                break;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Self} starting on {Local}, joining through {Server}")]
+        public static partial void Starting(ILogger logger, string self, IPEndPoint local, IPEndPoint server);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Self} joined a group of {Count}")]
+        public static partial void Joined(ILogger logger, string self, int count);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "{Self} was denied: {Reason}: {Message}")]
+        public static partial void Denied(ILogger logger, string self, DenyReason reason, string message);
+
+        [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "{Self} is leaving")]
+        public static partial void Leaving(ILogger logger, string self);
+
+        [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "{Self} left the group")]
+        public static partial void Left(ILogger logger, string self);
+
+        [LoggerMessage(EventId = 6, Level = LogLevel.Debug, Message = "{Self}: {Member} is {Status}")]
+        public static partial void MemberChanged(ILogger logger, string self, string member, MemberStatus status);
+
+        [LoggerMessage(EventId = 7, Level = LogLevel.Debug, Message = "{Kind} send to {To} waits for flow control")]
+        public static partial void SendDeferred(ILogger logger, MessageKind kind, string? to);
+
+        [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "Graceful leave did not finish within {Seconds} s; stopping anyway")]
+        public static partial void LeaveTimedOut(ILogger logger, double seconds);
+
+        [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "Graceful leave failed")]
+        public static partial void LeaveFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "{Self} stopped while {State}")]
+        public static partial void Stopped(ILogger logger, string self, EngineState state);
+
+        [LoggerMessage(EventId = 11, Level = LogLevel.Critical, Message = "{Self}: the driver loop failed; the node stops")]
+        public static partial void LoopFailed(ILogger logger, string self, Exception exception);
+
+        [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "Receive failed; retrying")]
+        public static partial void ReceiveFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Closing the transport failed")]
+        public static partial void TransportDisposeFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 14, Level = LogLevel.Debug, Message = "{Self} closed ({State})")]
+        public static partial void Closed(ILogger logger, string self, EngineState state);
+
+        [LoggerMessage(EventId = 15, Level = LogLevel.Trace, Message = "engine {Millis:0.000} ms: {Line}")]
+        public static partial void EngineTrace(ILogger logger, double millis, string line);
+    }
+}

@@ -1,0 +1,76 @@
+using System.Net;
+using Whisper.Protocol;
+using Whisper.Protocol.Engine;
+
+namespace Whisper.Net;
+
+/// <summary>Immutable settings of one <see cref="WhisperNode"/>.</summary>
+public sealed record WhisperNodeOptions
+{
+    /// <summary>The port a discovery server listens on unless told otherwise.</summary>
+    public const int DefaultServerPort = 7700;
+
+    /// <summary>This member's name in the group (see <see cref="MemberName.Rule"/>).</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The discovery server that introduces this node to the group.</summary>
+    public IPEndPoint Server { get; init; } = new(IPAddress.Loopback, DefaultServerPort);
+
+    /// <summary>Local UDP endpoint; port 0 picks a free port.</summary>
+    public IPEndPoint Bind { get; init; } = new(IPAddress.Loopback, 0);
+
+    /// <summary>Protocol settings of the engine.</summary>
+    public EngineOptions Engine { get; init; } = new();
+
+    /// <summary>Optional seeded loss and duplication (a testing aid, see <see cref="FaultInjectingTransport"/>).</summary>
+    public FaultOptions? Faults { get; init; }
+
+    /// <summary>Seed of the engine's randomness; null draws one from <see cref="System.Security.Cryptography.RandomNumberGenerator"/>.</summary>
+    public ulong? Seed { get; init; }
+
+    /// <summary>This incarnation's id; null (the normal case) draws a random non-zero id.</summary>
+    public MemberId? Id { get; init; }
+
+    /// <summary>
+    /// Safety bound on <see cref="WhisperNode.JoinAsync(WhisperNodeOptions, Microsoft.Extensions.Logging.ILoggerFactory?, TimeProvider?, CancellationToken)"/>
+    /// beyond the engine's own retry limit (join attempts and introduction timeout).
+    /// </summary>
+    public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a graceful leave may take before the node stops anyway; null means the engine's
+    /// <see cref="EngineOptions.LeaveLinger"/> plus three seconds.
+    /// </summary>
+    public TimeSpan? LeaveTimeout { get; init; }
+
+    internal TimeSpan EffectiveLeaveTimeout => LeaveTimeout ?? Engine.LeaveLinger + TimeSpan.FromSeconds(3);
+
+    /// <summary>Throws when the options cannot work (invalid name, bad engine settings, bad fault rates).</summary>
+    public void Validate()
+    {
+        if (MemberName.Validate(Name) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(Name));
+        }
+
+        ArgumentNullException.ThrowIfNull(Server);
+        ArgumentNullException.ThrowIfNull(Bind);
+        ArgumentNullException.ThrowIfNull(Engine);
+        Engine.Validate();
+        Faults?.Validate();
+        if (Id is { IsNone: true })
+        {
+            throw new ArgumentException("a member id must be non-zero", nameof(Id));
+        }
+
+        if (JoinTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(JoinTimeout), JoinTimeout, "must be positive");
+        }
+
+        if (LeaveTimeout is { } leave && leave <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(LeaveTimeout), leave, "must be positive");
+        }
+    }
+}
