@@ -32,10 +32,10 @@ public sealed partial class WhisperNode
 
     private async Task DriveAsync(CancellationTokenSource receiveStop)
     {
-        Log.Starting(_logger, Self.ToString(), _transport.LocalEndpoint, _options.Server);
+        Log.Starting(_logger, Self.ToString(), _transport.LocalEndpoint, _options.Peer is null ? "server" : "member", _options.Contact);
         try
         {
-            _engine.Start(_options.Server, Now());
+            _engine.Start(_options.Contact, Now());
             AfterInput(isTimeout: false);
             Rearm();
             var reader = _inbox.Reader;
@@ -415,8 +415,8 @@ public sealed partial class WhisperNode
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Self} starting on {Local}, joining through {Server}")]
-        public static partial void Starting(ILogger logger, string self, IPEndPoint local, IPEndPoint server);
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Self} starting on {Local}, joining through the {ContactKind} at {Contact}")]
+        public static partial void Starting(ILogger logger, string self, IPEndPoint local, string contactKind, IPEndPoint contact);
 
         [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Self} joined a group of {Count}")]
         public static partial void Joined(ILogger logger, string self, int count);

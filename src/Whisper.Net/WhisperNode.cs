@@ -109,7 +109,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
     /// </summary>
     public IAsyncEnumerable<WhisperEvent> Events => ReadEventsAsync();
 
-    /// <summary>Joins the group through <see cref="WhisperNodeOptions.Server"/> over a UDP socket bound to <see cref="WhisperNodeOptions.Bind"/>.</summary>
+    /// <summary>Joins the group through <see cref="WhisperNodeOptions.Server"/> (or <see cref="WhisperNodeOptions.Peer"/> when set) over a UDP socket bound to <see cref="WhisperNodeOptions.Bind"/>.</summary>
     /// <exception cref="WhisperJoinException">The server refused the join (also for an invalid name, checked locally first), or nobody answered.</exception>
     public static async Task<WhisperNode> JoinAsync(
         WhisperNodeOptions options,
@@ -166,7 +166,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
         catch (TimeoutException)
         {
             await node.StopAsync().ConfigureAwait(false);
-            throw new WhisperJoinException(DenyReason.Unreachable, $"no admission within {options.JoinTimeout.TotalSeconds:0.#} s from {options.Server}");
+            throw new WhisperJoinException(DenyReason.Unreachable, $"no admission within {options.JoinTimeout.TotalSeconds:0.#} s from {options.Contact}");
         }
         catch
         {

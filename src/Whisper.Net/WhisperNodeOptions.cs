@@ -13,8 +13,19 @@ public sealed record WhisperNodeOptions
     /// <summary>This member's name in the group (see <see cref="MemberName.Rule"/>).</summary>
     public required string Name { get; init; }
 
-    /// <summary>The discovery server that introduces this node to the group.</summary>
+    /// <summary>The discovery server that introduces this node to the group (unless <see cref="Peer"/> is set).</summary>
     public IPEndPoint Server { get; init; } = new(IPAddress.Loopback, DefaultServerPort);
+
+    /// <summary>
+    /// A member of the group to join through instead of <see cref="Server"/>, for when the server is gone: the
+    /// member forwards the request to the group's coordinator, which admits or denies under the same rules
+    /// (name rule, unique names ignoring case, at most <see cref="EngineOptions.MaxMembers"/> members). A node
+    /// that joined this way sends no leases to any server. Null (the default) joins through <see cref="Server"/>.
+    /// </summary>
+    public IPEndPoint? Peer { get; init; }
+
+    /// <summary>Where the join request goes: <see cref="Peer"/> when set, otherwise <see cref="Server"/>.</summary>
+    public IPEndPoint Contact => Peer ?? Server;
 
     /// <summary>Local UDP endpoint; port 0 picks a free port.</summary>
     public IPEndPoint Bind { get; init; } = new(IPAddress.Loopback, 0);
@@ -55,6 +66,11 @@ public sealed record WhisperNodeOptions
 
         ArgumentNullException.ThrowIfNull(Server);
         ArgumentNullException.ThrowIfNull(Bind);
+        if (Peer is { Port: 0 })
+        {
+            throw new ArgumentException("the peer to join through needs a port", nameof(Peer));
+        }
+
         ArgumentNullException.ThrowIfNull(Engine);
         Engine.Validate();
         Faults?.Validate();

@@ -32,6 +32,14 @@ internal static class CliSupport
         CustomParser = ParseEndpoint,
     };
 
+    /// <summary>An optional HOST:PORT option without a default: null unless given.</summary>
+    public static Option<IPEndPoint?> OptionalEndpointOption(string name, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "host:port",
+        CustomParser = ParseEndpoint,
+    };
+
     /// <summary>An option holding an IP address literal (or localhost).</summary>
     public static Option<IPAddress> AddressOption(string name, string description, IPAddress defaultValue) => new(name)
     {

@@ -12,7 +12,8 @@ using Whisper.Protocol.Wire;
 namespace Whisper.Cli.Commands;
 
 /// <summary>
-/// <c>whisper node --json</c>: a headless member for scripts. Commands come as JSON lines on stdin, events
+/// <c>whisper node --json</c>: a headless member for scripts, joining through the discovery server or (with
+/// <c>--peer</c>) through a member. Commands come as JSON lines on stdin, events
 /// leave as JSON lines on stdout (see <see cref="JsonProtocol"/>); logs go to stderr. End of input, a
 /// <c>leave</c> command, Ctrl-C or SIGTERM leave the group gracefully; exit code 0 after <c>left</c>,
 /// 2 after <c>denied</c>, 1 on other failures.
@@ -29,11 +30,14 @@ internal static partial class NodeCommand
             Required = true,
             HelpName = "name",
         };
-        var server = CliSupport.EndpointOption("--server", "The discovery server to join through.", new IPEndPoint(IPAddress.Loopback, WhisperNodeOptions.DefaultServerPort));
+        var server = CliSupport.EndpointOption("--server", "The discovery server to join through (not with --peer).", new IPEndPoint(IPAddress.Loopback, WhisperNodeOptions.DefaultServerPort));
+        var peer = CliSupport.OptionalEndpointOption(
+            "--peer",
+            "Join through this member's UDP endpoint instead of the discovery server (when the server is gone); the group admits under the same rules. Not with --server.");
         var port = CliSupport.PortOption("--port", "Local UDP port (0 picks a free one).", 0);
         var bind = new Option<IPAddress?>("--bind")
         {
-            Description = "Local address to bind [default: 127.0.0.1, or ::1 when the server is an IPv6 address].",
+            Description = "Local address to bind [default: 127.0.0.1, or ::1 when the server or peer is an IPv6 address].",
             HelpName = "address",
             CustomParser = CliSupport.ParseAddress,
         };
@@ -50,16 +54,25 @@ internal static partial class NodeCommand
         };
         var logLevel = CliSupport.LogLevelOption();
 
-        var command = new Command("node", "Join a group as a headless member driven by JSON lines (stdin) and reporting JSON lines (stdout).")
+        var command = new Command("node", "Join a group (through the discovery server, or through a member with --peer) as a headless member driven by JSON lines (stdin) and reporting JSON lines (stdout).")
         {
-            name, server, port, bind, json, dropRate, dupRate, faultSeed, logLevel,
+            name, server, peer, port, bind, json, dropRate, dupRate, faultSeed, logLevel,
         };
+        command.Validators.Add(r =>
+        {
+            if (r.GetResult(peer) is not null && r.GetResult(server) is { Implicit: false })
+            {
+                r.AddError("--peer and --server are mutually exclusive: join through a member (--peer HOST:PORT) or through the discovery server (--server HOST:PORT), not both");
+            }
+        });
         command.SetAction((result, ct) =>
         {
+            var contact = result.GetValue(peer) ?? result.GetValue(server)!;
             var settings = new NodeSettings(
                 result.GetValue(name)!,
                 result.GetValue(server)!,
-                new IPEndPoint(result.GetValue(bind) ?? DefaultBind(result.GetValue(server)!), result.GetValue(port)),
+                result.GetValue(peer),
+                new IPEndPoint(result.GetValue(bind) ?? DefaultBind(contact), result.GetValue(port)),
                 result.GetValue(dropRate),
                 result.GetValue(dupRate),
                 result.GetValue(faultSeed),
@@ -75,8 +88,8 @@ internal static partial class NodeCommand
         return command;
     }
 
-    private static IPAddress DefaultBind(IPEndPoint server) =>
-        server.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
+    private static IPAddress DefaultBind(IPEndPoint contact) =>
+        contact.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
 
     private static async Task<int> RunJsonAsync(NodeSettings settings, CancellationToken invocation)
     {
@@ -271,7 +284,7 @@ internal static partial class NodeCommand
     [LoggerMessage(Level = LogLevel.Information, Message = "fault injection: drop-in={Drop} dup-out={Dup} seed={Seed}")]
     private static partial void LogFaults(ILogger logger, double drop, double dup, int seed);
 
-    private sealed record NodeSettings(string Name, IPEndPoint Server, IPEndPoint Bind, double DropRate, double DupRate, int? FaultSeed, LogLevel LogLevel)
+    private sealed record NodeSettings(string Name, IPEndPoint Server, IPEndPoint? Peer, IPEndPoint Bind, double DropRate, double DupRate, int? FaultSeed, LogLevel LogLevel)
     {
         public WhisperNodeOptions ToOptions(ILogger logger)
         {
@@ -283,7 +296,7 @@ internal static partial class NodeCommand
                 LogFaults(logger, DropRate, DupRate, seed);
             }
 
-            return new WhisperNodeOptions { Name = Name, Server = Server, Bind = Bind, Faults = faults };
+            return new WhisperNodeOptions { Name = Name, Server = Server, Peer = Peer, Bind = Bind, Faults = faults };
         }
     }
 }

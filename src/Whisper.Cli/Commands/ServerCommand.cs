@@ -28,7 +28,7 @@ internal static partial class ServerCommand
         });
         var json = new Option<bool>("--json")
         {
-            Description = "Also write {\"event\":\"listening\",\"endpoint\":...} and {\"event\":\"stopped\"} lines to stdout, for scripts.",
+            Description = "Also write {\"event\":\"listening\",\"endpoint\":...} and {\"event\":\"stopped\"} lines (with \"ts\", Unix ms) to stdout, for scripts.",
         };
         var logLevel = CliSupport.LogLevelOption();
 
@@ -70,6 +70,7 @@ internal static partial class ServerCommand
             {
                 w.WriteString("event", "error");
                 w.WriteString("message", ex.Message);
+                JsonProtocol.Timestamp(w, TimeProvider.System.GetUtcNow());
             });
             return CliSupport.ExitFailure;
         }
@@ -81,6 +82,7 @@ internal static partial class ServerCommand
                 w.WriteString("event", "listening");
                 w.WriteString("endpoint", server.LocalEndpoint.ToString());
                 w.WriteNumber("max_nodes", maxNodes);
+                JsonProtocol.Timestamp(w, TimeProvider.System.GetUtcNow());
             });
 
             try
@@ -100,7 +102,11 @@ internal static partial class ServerCommand
             }
         }
 
-        output?.Write(w => w.WriteString("event", "stopped"));
+        output?.Write(w =>
+        {
+            w.WriteString("event", "stopped");
+            JsonProtocol.Timestamp(w, TimeProvider.System.GetUtcNow());
+        });
         return CliSupport.ExitOk;
     }
 

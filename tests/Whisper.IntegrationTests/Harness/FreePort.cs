@@ -12,4 +12,26 @@ public static class FreePort
         using var probe = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)probe.Client.LocalEndPoint!).Port;
     }
+
+    /// <summary><paramref name="count"/> distinct free loopback UDP ports (all probes stay open until each has its port).</summary>
+    public static int[] UdpMany(int count)
+    {
+        var probes = new List<UdpClient>(count);
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                probes.Add(new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)));
+            }
+
+            return [.. probes.Select(p => ((IPEndPoint)p.Client.LocalEndPoint!).Port)];
+        }
+        finally
+        {
+            foreach (var probe in probes)
+            {
+                probe.Dispose();
+            }
+        }
+    }
 }

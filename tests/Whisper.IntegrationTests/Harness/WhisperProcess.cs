@@ -153,6 +153,27 @@ public sealed class WhisperProcess : IAsyncDisposable
         kill.WaitForExit(5000);
     }
 
+    /// <summary>
+    /// Ends the process at once with SIGKILL (no leave, no goodbye to anyone) and waits, bounded, until it is
+    /// gone; the transcript stays readable.
+    /// </summary>
+    public async Task KillAsync(TimeSpan timeout)
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: false);
+        }
+        catch (InvalidOperationException)
+        {
+            // already exited
+        }
+
+        await WaitForExitAsync(timeout);
+    }
+
+    /// <summary>The first stdout line of <paramref name="eventName"/>, or null.</summary>
+    public TranscriptLine? First(string eventName) => Transcript().FirstOrDefault(l => l.Is(eventName));
+
     public IReadOnlyList<TranscriptLine> Transcript()
     {
         lock (_lock)
