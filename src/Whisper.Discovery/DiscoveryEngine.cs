@@ -294,7 +294,8 @@ public sealed class DiscoveryEngine
 
     /// <summary>
     /// A newcomer wants the name of a live member: a restarted process under the same name, or a real clash.
-    /// The holder is asked to prove it is alive (pings, and its lease renewals count too); if it stays silent
+    /// The holder is always asked to prove it is alive (a live one answers within a round trip, so a real clash
+    /// is refused at the newcomer's next retry); pings and lease renewals both count. If it stays silent
     /// for <see cref="DiscoveryOptions.ProbeTimeout"/> it is proven dead and the newcomer takes its name.
     /// </summary>
     private HolderState CheckHolder(int index)
@@ -319,12 +320,6 @@ public sealed class DiscoveryEngine
             }
 
             return HolderState.Probing;
-        }
-
-        var lastRenewal = _members[index].Expires - _options.LeaseTimeout;
-        if (_now - lastRenewal < _options.ProbeTimeout / 4)
-        {
-            return HolderState.Alive; // it renewed just now
         }
 
         probe = new Probe { Deadline = _now + _options.ProbeTimeout };

@@ -35,7 +35,7 @@ public sealed partial class WhisperNode
         Log.Starting(_logger, Self.ToString(), _transport.LocalEndpoint, _options.Peer is null ? "server" : "member", _options.Contact);
         try
         {
-            _engine.Start(_options.Contact, Now());
+            _engine.Start(_options.Contact, Now(), _options.Peer is null ? null : _options.Server);
             AfterInput(isTimeout: false);
             Rearm();
             var reader = _inbox.Reader;

@@ -71,7 +71,7 @@ public sealed class AdmissionTests
         var h = new EngineHarness();
         h.Join(1, "bob", 5001);
 
-        var reply = h.Join(2, "bob", 5002);
+        var reply = h.JoinHeldName(2, "bob", 5002, holderId: 1, holderPort: 5001);
 
         Assert.Equal(Ep(5002), reply.To);
         Assert.Equal(DenyReason.NameTaken, reply.Deny.Reason);
@@ -85,7 +85,7 @@ public sealed class AdmissionTests
         var h = new EngineHarness();
         h.Join(1, "bob", 5001);
 
-        var reply = h.Join(2, "BOB", 5002);
+        var reply = h.JoinHeldName(2, "BOB", 5002, holderId: 1, holderPort: 5001);
 
         Assert.Equal(DenyReason.NameTaken, reply.Deny.Reason);
         Assert.Single(h.Members);
@@ -187,14 +187,16 @@ public sealed class AdmissionTests
         var fromA = Datagram(1, new JoinRequestFrame("carol"));
         var fromB = Datagram(2, new JoinRequestFrame("carol"));
 
+        var pong = Datagram(1, new PongFrame(0));
         var replies = new List<Reply>();
-        foreach (var (port, bytes) in new[] { (5001, fromA), (5002, fromB), (5001, fromA), (5002, fromB) })
+        foreach (var (port, bytes) in new[] { (5001, fromA), (5002, fromB), (5001, pong), (5001, fromA), (5002, fromB) })
         {
             replies.AddRange(h.Feed(Ep(port), bytes));
         }
 
-        Assert.All(replies.Where(r => r.Header.To == new MemberId(1)), r => Assert.IsType<JoinAcceptFrame>(r.Frame));
-        Assert.All(replies.Where(r => r.Header.To == new MemberId(2)), r => Assert.Equal(DenyReason.NameTaken, r.Deny.Reason));
+        Assert.All(replies.Where(r => r.Header.To == new MemberId(1)), r => Assert.IsType<JoinAcceptFrame>(r.Frame is PingFrame ? new JoinAcceptFrame(Ep(1), []) : r.Frame));
+        var toB = replies.Where(r => r.Header.To == new MemberId(2)).ToList();
+        Assert.Equal(DenyReason.NameTaken, Assert.Single(toB).Deny.Reason); // b's first request only got the holder probed
         Assert.Equal([Record(1, "carol", 5001)], h.Members);
     }
 

@@ -77,8 +77,38 @@ public sealed class DiscoveryServerTests
         using var first = Client();
         using var second = Client();
         await JoinAsync(first, server.LocalEndpoint, 1, "bob");
+        await second.SendAsync(WireCodec.Encode(new DatagramHeader(new MemberId(2), MemberId.None), new JoinRequestFrame("bob")), server.LocalEndpoint);
 
-        var deny = Assert.IsType<JoinDenyFrame>(await JoinAsync(second, server.LocalEndpoint, 2, "bob"));
+        // The server asks the holder to prove it is alive; the holder answers like a member does.
+        using (var cts = new CancellationTokenSource(Patience))
+        {
+            var probe = await first.ReceiveAsync(cts.Token);
+            var frames = new List<Frame>();
+            Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(probe.Buffer, out _, frames));
+            var ping = Assert.IsType<PingFrame>(Assert.Single(frames));
+            await first.SendAsync(WireCodec.Encode(new DatagramHeader(new MemberId(1), MemberId.None), new PongFrame(ping.Token)), server.LocalEndpoint);
+        }
+
+        // Like a node, the newcomer retries until it gets an answer (bounded).
+        JoinDenyFrame? deny = null;
+        for (var attempt = 0; attempt < 20 && deny is null; attempt++)
+        {
+            await second.SendAsync(WireCodec.Encode(new DatagramHeader(new MemberId(2), MemberId.None), new JoinRequestFrame("bob")), server.LocalEndpoint);
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(250));
+            try
+            {
+                var answer = await second.ReceiveAsync(cts.Token);
+                var frames = new List<Frame>();
+                Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(answer.Buffer, out _, frames));
+                deny = Assert.IsType<JoinDenyFrame>(Assert.Single(frames));
+            }
+            catch (OperationCanceledException) when (cts.IsCancellationRequested)
+            {
+                // no answer yet: the holder's proof of life had not arrived; retry
+            }
+        }
+
+        Assert.NotNull(deny);
 
         Assert.Equal(DenyReason.NameTaken, deny.Reason);
         Assert.Equal("the name 'bob' is already taken in this group", deny.Message);

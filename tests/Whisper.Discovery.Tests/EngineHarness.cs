@@ -44,6 +44,19 @@ internal sealed class EngineHarness(DiscoveryOptions? options = null)
     /// <summary>A join request that must get exactly one answer.</summary>
     public Reply Join(ulong id, string name, int port) => Assert.Single(Send(id, port, new JoinRequestFrame(name)));
 
+    /// <summary>
+    /// A join for a name someone holds: the server first pings the holder; once the holder answers, the
+    /// newcomer's retry gets the verdict.
+    /// </summary>
+    public Reply JoinHeldName(ulong id, string name, int port, ulong holderId, int holderPort)
+    {
+        var probe = Assert.Single(Send(id, port, new JoinRequestFrame(name)));
+        Assert.IsType<PingFrame>(probe.Frame);
+        Assert.Equal(Ep(holderPort), probe.To);
+        Assert.Empty(Send(holderId, holderPort, new PongFrame(((PingFrame)probe.Frame).Token)));
+        return Join(id, name, port);
+    }
+
     public void Lease(ulong id, string name, int port, params MemberRecord[] view) =>
         Assert.Empty(Send(id, port, new LeaseFrame(name, view)));
 

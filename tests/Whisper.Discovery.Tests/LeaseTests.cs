@@ -165,7 +165,7 @@ public sealed class LeaseTests
         Assert.Equal([new MemberId(1), new MemberId(1), new MemberId(1)], h.Events.OfType<MemberRelearned>().Select(e => e.Via));
         Assert.Equal(S(105), h.Engine.NextTimeout);
 
-        var newcomer = h.Join(4, "bob", 5004);
+        var newcomer = h.JoinHeldName(4, "bob", 5004, holderId: 2, holderPort: 5002);
         Assert.Equal(DenyReason.NameTaken, newcomer.Deny.Reason);
         var dave = h.Join(5, "dave", 5005);
         Assert.Equal([alice, bob, carol], dave.Accept.Members);

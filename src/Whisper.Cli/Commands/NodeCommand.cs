@@ -30,10 +30,10 @@ internal static partial class NodeCommand
             Required = true,
             HelpName = "name",
         };
-        var server = CliSupport.EndpointOption("--server", "The discovery server to join through (not with --peer).", new IPEndPoint(IPAddress.Loopback, WhisperNodeOptions.DefaultServerPort));
+        var server = CliSupport.EndpointOption("--server", "The discovery server: the one to join through, or with --peer the one to keep informed of this member (leases).", new IPEndPoint(IPAddress.Loopback, WhisperNodeOptions.DefaultServerPort));
         var peer = CliSupport.OptionalEndpointOption(
             "--peer",
-            "Join through this member's UDP endpoint instead of the discovery server (when the server is gone); the group admits under the same rules. Not with --server.");
+            "Join through this member's UDP endpoint instead of the discovery server (when the server is gone); the group admits under the same rules.");
         var port = CliSupport.PortOption("--port", "Local UDP port (0 picks a free one).", 0);
         var bind = new Option<IPAddress?>("--bind")
         {
@@ -58,13 +58,6 @@ internal static partial class NodeCommand
         {
             name, server, peer, port, bind, json, dropRate, dupRate, faultSeed, logLevel,
         };
-        command.Validators.Add(r =>
-        {
-            if (r.GetResult(peer) is not null && r.GetResult(server) is { Implicit: false })
-            {
-                r.AddError("--peer and --server are mutually exclusive: join through a member (--peer HOST:PORT) or through the discovery server (--server HOST:PORT), not both");
-            }
-        });
         command.SetAction((result, ct) =>
         {
             var contact = result.GetValue(peer) ?? result.GetValue(server)!;

@@ -35,6 +35,7 @@ public sealed partial class WhisperEngine
     private OriginStream _self = null!;
 
     private IPEndPoint? _contact;
+    private IPEndPoint? _server;
     private IPEndPoint _selfEndpoint = new(IPAddress.Loopback, 0);
     private bool _accepted;
     private bool _contactIsServer;
@@ -148,10 +149,15 @@ public sealed partial class WhisperEngine
 
     // ------------------------------------------------------------------ commands
 
-    /// <summary>Begins joining through the discovery server (or, later, a member) at <paramref name="contact"/>.</summary>
-    public void Start(IPEndPoint contact, TimeSpan now)
+    /// <summary>
+    /// Begins joining through <paramref name="contact"/>: the discovery server, or any member of the group.
+    /// <paramref name="server"/> is the discovery server to keep informed with leases when the contact is a
+    /// member (so the server's cap and name checks count this node); null when there is none or it is the contact.
+    /// </summary>
+    public void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server = null)
     {
         ArgumentNullException.ThrowIfNull(contact);
+        _server = server;
         if (State != EngineState.Idle)
         {
             throw new InvalidOperationException($"Start called in state {State}");
@@ -293,9 +299,9 @@ public sealed partial class WhisperEngine
         switch (State)
         {
             case EngineState.Idle or EngineState.Joining:
-                if (_accepted && _contact is not null && _contactIsServer)
+                if (_accepted && LeaseTarget is { } registry)
                 {
-                    _controlOut.Enqueue((_contact, MemberId.None, new LeaveFrame(MySeq)));
+                    _controlOut.Enqueue((registry, MemberId.None, new LeaveFrame(MySeq)));
                 }
 
                 FinishLeave();
@@ -304,9 +310,9 @@ public sealed partial class WhisperEngine
                 State = EngineState.Leaving;
                 _leaveFinal = MySeq;
                 _leaveDeadline = now + _options.LeaveLinger;
-                if (_contact is not null && _contactIsServer)
+                if (LeaseTarget is { } server)
                 {
-                    _controlOut.Enqueue((_contact, MemberId.None, new LeaveFrame(_leaveFinal)));
+                    _controlOut.Enqueue((server, MemberId.None, new LeaveFrame(_leaveFinal)));
                 }
 
                 foreach (var p in _peerOrder)
@@ -358,6 +364,10 @@ public sealed partial class WhisperEngine
             if (_contact is not null && from.Equals(_contact))
             {
                 OnAdmissionAnswer(now, viaServer: true);
+            }
+            else if (_server is not null && from.Equals(_server) && _decoded[0] is PingFrame serverPing && State is EngineState.Joined or EngineState.Leaving)
+            {
+                _controlOut.Enqueue((_server, MemberId.None, new PongFrame(serverPing.Token)));
             }
             else
             {
@@ -490,7 +500,7 @@ public sealed partial class WhisperEngine
         {
             if (_joinAttempts >= _options.JoinAttempts)
             {
-                Deny(DenyReason.Unreachable, $"no discovery server answered at {_contact} after {_joinAttempts} attempts");
+                Deny(DenyReason.Unreachable, $"nobody answered the join request at {_contact} after {_joinAttempts} attempts");
                 return;
             }
 
@@ -559,9 +569,9 @@ public sealed partial class WhisperEngine
             }
         }
 
-        if (State == EngineState.Joined && now >= _nextLeaseAt && _contact is not null && _contactIsServer)
+        if (State == EngineState.Joined && now >= _nextLeaseAt && LeaseTarget is { } leaseTarget)
         {
-            _controlOut.Enqueue((_contact, MemberId.None, new LeaseFrame(Self.Name, ViewRecords())));
+            _controlOut.Enqueue((leaseTarget, MemberId.None, new LeaseFrame(Self.Name, ViewRecords())));
             _nextLeaseAt = now + _options.LeaseInterval;
         }
 
@@ -660,6 +670,9 @@ public sealed partial class WhisperEngine
 
     // ------------------------------------------------------------------ join and membership
 
+    /// <summary>Where leases and leave notices go: the server we joined through, or the one named at start.</summary>
+    private IPEndPoint? LeaseTarget => _contactIsServer ? _contact : _server;
+
     private void SendJoinRequest()
     {
         _joinAttempts++;
@@ -682,7 +695,11 @@ public sealed partial class WhisperEngine
                     _listed = [];
                     foreach (var m in accept.Members)
                     {
-                        if (m.Id != Self.Id && m.Name != Self.Name && LearnPeer(m.Id, m.Name, m.Endpoint, now) is { } p)
+                        if (m.Id != Self.Id && string.Equals(m.Name, Self.Name, StringComparison.Ordinal))
+                        {
+                            ForgetPreviousIncarnation(m.Id, now);
+                        }
+                        else if (LearnPeer(m.Id, m.Name, m.Endpoint, now) is { } p)
                         {
                             _listed.Add(p.Id);
                         }
@@ -891,7 +908,11 @@ public sealed partial class WhisperEngine
 
         foreach (var m in intro.Known)
         {
-            if (!_peers.ContainsKey(m.Id) && m.Name != Self.Name && State is EngineState.Joining or EngineState.Joined)
+            if (m.Id != Self.Id && string.Equals(m.Name, Self.Name, StringComparison.Ordinal))
+            {
+                ForgetPreviousIncarnation(m.Id, now);
+            }
+            else if (!_peers.ContainsKey(m.Id) && State is EngineState.Joining or EngineState.Joined)
             {
                 LearnPeer(m.Id, m.Name, m.Endpoint, now);
             }
@@ -930,7 +951,7 @@ public sealed partial class WhisperEngine
 
         State = EngineState.Joined;
         _introDeadline = TimeSpan.MaxValue;
-        _nextLeaseAt = _contactIsServer ? now + _options.LeaseInterval : TimeSpan.MaxValue;
+        _nextLeaseAt = LeaseTarget is null ? TimeSpan.MaxValue : now;
         var members = new List<MemberRef> { Self };
         foreach (var p in _peerOrder)
         {
@@ -1469,7 +1490,7 @@ public sealed partial class WhisperEngine
             {
                 foreach (var p in _peerOrder)
                 {
-                    if (p.InView && p.ReceivedOf(o.Id) < o.Delivered && p.LearnedAt <= departedAt)
+                    if (p.InView && p.ReceivedOf(o.Id) < o.Delivered && p.LearnedAt <= departedAt && p.Name != o.Name)
                     {
                         complete = false;
                         break;
@@ -1498,6 +1519,19 @@ public sealed partial class WhisperEngine
                 _peerOrder.Remove(peer);
                 _pollCursor = 0;
             }
+        }
+    }
+
+    /// <summary>
+    /// A member under our own name with another id is an earlier incarnation of this node: its whole stream is
+    /// before our time, so dependencies on it count as satisfied and its datagrams are not for us.
+    /// </summary>
+    private void ForgetPreviousIncarnation(MemberId id, TimeSpan now)
+    {
+        _tombstones.Add(id);
+        if (!_retired.ContainsKey(id) && !_origins.ContainsKey(id))
+        {
+            _retired[id] = (0, now);
         }
     }
 

@@ -12,11 +12,6 @@ namespace Whisper.IntegrationTests.Admission;
 [Collection(ProcessCollection.Name)]
 public sealed class LifeWithoutTheServerTests(ITestOutputHelper output)
 {
-    private const string PeerJoinedNodeSendsNoLeaseBug =
-        "Engine bug (Whisper.Protocol): a node that joined through --peer sends no leases (the engine leases only to a contact " +
-        "that answered as the server), so a restarted server re-learns it from a member's view, lets that lease lapse 5 s later " +
-        "and gives its name (and slot) to a newcomer: two live members share the name. Unskip once fixed.";
-
     [Fact]
     public async Task GroupKeepsBroadcastsPrivatesFailureDetectionAndGracefulLeaveAfterTheServerIsKilled()
     {
@@ -172,7 +167,7 @@ public sealed class LifeWithoutTheServerTests(ITestOutputHelper output)
         });
     }
 
-    [Fact(Skip = PeerJoinedNodeSendsNoLeaseBug)]
+    [Fact]
     public async Task NodeJoinedThroughAMemberKeepsItsNameAfterTheServerRestarts()
     {
         await using var cluster = new ProcessCluster(output);

@@ -11,16 +11,28 @@ namespace Whisper.IntegrationTests.Admission;
 public sealed class PeerOptionTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task PeerTogetherWithAnExplicitServerIsAUsageErrorWithExitCodeOne()
+    public async Task ANodeJoinedThroughAMemberKeepsTheServerInformedSoItsNameCannotBeTakenThroughTheServer()
     {
         await using var cluster = new ProcessCluster(output);
         await cluster.RunAsync(async () =>
         {
-            var node = cluster.LaunchNodeThroughPeer("both", "both", FreePort.Udp(), "--server", cluster.ServerAddress);
+            await cluster.StartServerAsync();
+            var port = FreePort.Udp();
+            var a = cluster.LaunchNode("a", "--port", Port(port));
+            await JoinedAsync(a);
 
-            Assert.Equal(1, await node.WaitForExitAsync(Wait));
-            Assert.Contains(node.StderrTail(), l => l.Contains("--peer and --server are mutually exclusive", StringComparison.Ordinal));
-            Assert.DoesNotContain(node.Transcript(), l => l.Is("joined") || l.Is("denied"));
+            var p = cluster.LaunchNodeThroughPeer("p", "p", port);
+            await JoinedAsync(p);
+            var server = cluster.Server!;
+            var deadline = DateTime.UtcNow + ProcessCluster.Expectation;
+            while (!server.StderrTail().Any(l => l.Contains("re-learned p at", StringComparison.Ordinal)))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the server should learn p from p's own lease\n" + server.Describe());
+                await Task.Delay(50); // polling the server's log: bounded by the deadline above
+            }
+
+            var impostor = cluster.LaunchNodeAs("p-impostor", "p");
+            await DeniedAsync(impostor, "name-taken", "'p'");
         });
     }
 

@@ -15,11 +15,6 @@ namespace Whisper.IntegrationTests.Admission;
 [Collection(ProcessCollection.Name)]
 public sealed class RestartedNodeTests(ITestOutputHelper output)
 {
-    private const string StuckDependencyBug =
-        "Engine bug (Whisper.Protocol): a node restarted under its name before the others declared the old incarnation down " +
-        "ignores the old incarnation in the Intro known lists (same name) and gets no departed entry for it, so it never " +
-        "delivers a message whose deps name the old incarnation's stream. Unskip once fixed.";
-
     /// <summary>
     /// The server takes a name holder heard from within the last 375 ms for alive and denies the name at once
     /// (docs/protocol.md, "The discovery server"); only a quieter holder is probed. A real restart takes longer than
@@ -110,7 +105,7 @@ public sealed class RestartedNodeTests(ITestOutputHelper output)
     /// The scenario of the first test, continued: members that delivered a message of the old incarnation send to
     /// the new one. Their messages depend on the old incarnation's stream, which the new incarnation never learns.
     /// </summary>
-    [Fact(Skip = StuckDependencyBug)]
+    [Fact]
     public async Task RestartedNodeDeliversMessagesThatDependOnItsOldIncarnationsMessages()
     {
         await using var cluster = new ProcessCluster(output);

@@ -81,7 +81,7 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     /// <summary>Starts a node process that joins through the member listening on <paramref name="peerPort"/> instead of the server.</summary>
     public WhisperProcess LaunchNodeThroughPeer(string label, string name, int peerPort, params string[] extra) =>
-        Launch(label, ["node", "--name", name, "--peer", string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{peerPort}"), "--json", "--log-level", "Information", .. extra]);
+        Launch(label, ["node", "--name", name, "--peer", string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{peerPort}"), "--server", ServerAddress, "--json", "--log-level", "Information", .. extra]);
 
     /// <summary>Starts a node and waits for its <c>joined</c> line.</summary>
     public async Task<WhisperProcess> StartNodeAsync(string name, params string[] extra)

@@ -1,0 +1,252 @@
+using System.Globalization;
+using Whisper.Protocol.Engine;
+
+namespace Whisper.Simulation;
+
+public enum HistoryEventKind
+{
+    /// <summary>The node reported itself joined.</summary>
+    Joined,
+
+    /// <summary>The engine accepted a send of the node (recorded before any of its effects are drained).</summary>
+    Sent,
+
+    /// <summary>The engine delivered a message to the node's application.</summary>
+    Delivered,
+
+    /// <summary>The node reported a status change of another member (<see cref="HistoryEvent.Peer"/>).</summary>
+    Status,
+
+    /// <summary>The node crashed: it processes nothing from now on.</summary>
+    Crashed,
+
+    /// <summary>The node was told to leave gracefully: from now on it is no longer a live member.</summary>
+    Left,
+}
+
+/// <summary>
+/// One observation, in global order (<see cref="Order"/>). For <see cref="HistoryEventKind.Sent"/> and
+/// <see cref="HistoryEventKind.Delivered"/>, <see cref="Key"/> names the message; <see cref="Peer"/> is the
+/// recipient of a private send, the origin of a delivery, or the subject of a status change (-1 when none).
+/// <see cref="Problem"/> is set when a delivered message is not exactly what was sent.
+/// </summary>
+public readonly record struct HistoryEvent(
+    long Order,
+    TimeSpan At,
+    int Node,
+    HistoryEventKind Kind,
+    MessageKey Key,
+    MessageKind MessageKind,
+    int Peer,
+    MemberStatus Status,
+    string? Problem);
+
+/// <summary>A message the workload got accepted by an engine. <see cref="Index"/> numbers messages densely in send order.</summary>
+public sealed record SentMessage(int Index, MessageKey Key, MessageKind Kind, int Sender, int Recipient, TimeSpan At, long Order, int Length)
+{
+    public bool IsBroadcast => Kind == MessageKind.Broadcast;
+}
+
+/// <summary>
+/// The recorder: every send (with its position in the sender's log, which fixes what the sender had delivered and
+/// sent before it), every delivery, join, status change and crash, per node and in one global order. Checkers compute
+/// happens-before from this record alone, never from the engines' clocks. Tests build synthetic histories with
+/// the same methods the simulator uses.
+/// </summary>
+public sealed class History
+{
+    private readonly List<HistoryEvent> _events = [];
+    private readonly List<int>[] _logs;
+    private readonly List<SentMessage> _messages = [];
+    private readonly Dictionary<MessageKey, SentMessage> _byKey = [];
+    private readonly Dictionary<string, int> _indexByName = new(StringComparer.Ordinal);
+    private readonly long[] _joinedOrder;
+    private readonly TimeSpan?[] _crashedAt;
+    private readonly TimeSpan?[] _leftAt;
+    private readonly IReadOnlyList<(int Subject, MemberStatus Status)>?[] _finalViews;
+
+    public History(IReadOnlyList<string> names)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        Names = names;
+        _logs = new List<int>[names.Count];
+        _joinedOrder = new long[names.Count];
+        _crashedAt = new TimeSpan?[names.Count];
+        _leftAt = new TimeSpan?[names.Count];
+        _finalViews = new IReadOnlyList<(int, MemberStatus)>?[names.Count];
+        for (var i = 0; i < names.Count; i++)
+        {
+            _logs[i] = [];
+            _joinedOrder[i] = long.MaxValue;
+            _indexByName[names[i]] = i;
+        }
+    }
+
+    /// <summary>Default node names: n0, n1, ...</summary>
+    public static IReadOnlyList<string> DefaultNames(int count) =>
+        [.. Enumerable.Range(0, count).Select(i => string.Create(CultureInfo.InvariantCulture, $"n{i}"))];
+
+    public IReadOnlyList<string> Names { get; }
+
+    public int NodeCount => Names.Count;
+
+    public IReadOnlyList<HistoryEvent> Events => _events;
+
+    /// <summary>Messages in send order; <see cref="SentMessage.Index"/> is the position in this list.</summary>
+    public IReadOnlyList<SentMessage> Messages => _messages;
+
+    /// <summary>Broadcasts and private messages recorded as delivered, all nodes together.</summary>
+    public int DeliveryCount { get; private set; }
+
+    public int IndexOf(string name) => _indexByName.TryGetValue(name, out var i) ? i : -1;
+
+    public IEnumerable<HistoryEvent> Log(int node) => _logs[node].Select(i => _events[i]);
+
+    public bool TryGetMessage(MessageKey key, out SentMessage message) => _byKey.TryGetValue(key, out message!);
+
+    /// <summary>Global order of the node's join, or <see cref="long.MaxValue"/> when it never joined.</summary>
+    public long JoinedOrder(int node) => _joinedOrder[node];
+
+    public bool HasJoined(int node) => _joinedOrder[node] != long.MaxValue;
+
+    public TimeSpan? CrashedAt(int node) => _crashedAt[node];
+
+    /// <summary>When the node was told to leave gracefully, if it was.</summary>
+    public TimeSpan? LeftAt(int node) => _leftAt[node];
+
+    /// <summary>When the node stopped being a member: it crashed or was told to leave.</summary>
+    public TimeSpan? DepartedAt(int node) => _crashedAt[node] is { } c && (_leftAt[node] is not { } l || c <= l) ? c : _leftAt[node];
+
+    /// <summary>A live node never crashed and never left (paused nodes are live).</summary>
+    public bool IsLive(int node) => _crashedAt[node] is null && _leftAt[node] is null;
+
+    /// <summary>
+    /// Whether <paramref name="node"/> owes the application a delivery of broadcast <paramref name="message"/>: it
+    /// had joined before the broadcast was sent. (The simulator starts the workload only once every node sees every
+    /// other node, so this matches the protocol's rule that a member delivers a sender's broadcasts from the moment
+    /// the sender knew it.)
+    /// </summary>
+    public bool IsBroadcastAudience(int node, SentMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return message.IsBroadcast && _joinedOrder[node] < message.Order;
+    }
+
+    /// <summary>The final membership view a node reported, if recorded: (subject, status) pairs.</summary>
+    public IReadOnlyList<(int Subject, MemberStatus Status)>? FinalView(int node) => _finalViews[node];
+
+    public void RecordJoined(int node, TimeSpan at)
+    {
+        var order = Add(new HistoryEvent(0, at, node, HistoryEventKind.Joined, default, default, -1, default, null));
+        if (_joinedOrder[node] == long.MaxValue)
+        {
+            _joinedOrder[node] = order;
+        }
+    }
+
+    public SentMessage RecordSend(int node, TimeSpan at, MessageKey key, MessageKind kind, int recipient, int length)
+    {
+        if (_byKey.ContainsKey(key))
+        {
+            throw new InvalidOperationException($"message {key} was already sent: workload keys must be unique");
+        }
+
+        var order = Add(new HistoryEvent(0, at, node, HistoryEventKind.Sent, key, kind, kind == MessageKind.Private ? recipient : -1, default, null));
+        var message = new SentMessage(_messages.Count, key, kind, node, kind == MessageKind.Private ? recipient : -1, at, order, length);
+        _messages.Add(message);
+        _byKey.Add(key, message);
+        return message;
+    }
+
+    /// <summary>Records a delivery from the engine, identifying and verifying the message from its payload.</summary>
+    public void RecordDelivery(int node, TimeSpan at, DeliveredMessage delivered)
+    {
+        ArgumentNullException.ThrowIfNull(delivered);
+        var from = IndexOf(delivered.From.Name);
+        if (!TestPayload.TryParse(delivered.Payload, out var key, out var kind, out var recipient, out var problem))
+        {
+            Add(new HistoryEvent(0, at, node, HistoryEventKind.Delivered, new MessageKey(from, -1), delivered.Kind, from, default,
+                $"{problem} (message {delivered.Id} from {delivered.From})"));
+            return;
+        }
+
+        problem ??= kind != delivered.Kind ? $"delivered as {delivered.Kind} but sent as {kind}"
+            : from != key.Sender ? $"delivered as from {delivered.From.Name} but sent by n{key.Sender}"
+            : kind == MessageKind.Private && delivered.To?.Name != NameOf(recipient) ? $"delivered as addressed to {delivered.To?.Name ?? "nobody"} but sent to {NameOf(recipient)}"
+            : null;
+        RecordDelivery(node, at, key, kind, problem);
+    }
+
+    /// <summary>Records a delivery of a known message (synthetic histories, or after identification).</summary>
+    public void RecordDelivery(int node, TimeSpan at, MessageKey key, MessageKind kind, string? problem = null)
+    {
+        if (problem is null && !_byKey.ContainsKey(key))
+        {
+            problem = $"{key} was never sent";
+        }
+
+        Add(new HistoryEvent(0, at, node, HistoryEventKind.Delivered, key, kind, key.Sender, default, problem));
+    }
+
+    public void RecordStatus(int node, TimeSpan at, int subject, MemberStatus status) =>
+        Add(new HistoryEvent(0, at, node, HistoryEventKind.Status, default, default, subject, status, null));
+
+    public void RecordCrash(int node, TimeSpan at)
+    {
+        if (_crashedAt[node] is not null)
+        {
+            return;
+        }
+
+        _crashedAt[node] = at;
+        Add(new HistoryEvent(0, at, node, HistoryEventKind.Crashed, default, default, -1, default, null));
+    }
+
+    public void RecordLeft(int node, TimeSpan at)
+    {
+        if (_leftAt[node] is not null)
+        {
+            return;
+        }
+
+        _leftAt[node] = at;
+        Add(new HistoryEvent(0, at, node, HistoryEventKind.Left, default, default, -1, default, null));
+    }
+
+    public void SetFinalView(int node, IReadOnlyList<(int Subject, MemberStatus Status)> view) => _finalViews[node] = view;
+
+    /// <summary>Readable form of one event for reports.</summary>
+    public string Describe(HistoryEvent e)
+    {
+        var t = e.At.TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture);
+        return e.Kind switch
+        {
+            HistoryEventKind.Joined => $"{t} {Names[e.Node]} joined",
+            HistoryEventKind.Sent => $"{t} {Names[e.Node]} sent {Describe(e.Key, e.MessageKind, e.Peer)}",
+            HistoryEventKind.Delivered => $"{t} {Names[e.Node]} delivered {Describe(e.Key, e.MessageKind, TryGetMessage(e.Key, out var m) ? m.Recipient : -1)}{(e.Problem is null ? "" : " PROBLEM: " + e.Problem)}",
+            HistoryEventKind.Status => $"{t} {Names[e.Node]} sees {NameOf(e.Peer)} {e.Status}",
+            HistoryEventKind.Crashed => $"{t} {Names[e.Node]} CRASHED",
+            HistoryEventKind.Left => $"{t} {Names[e.Node]} leaves",
+            _ => $"{t} {e}",
+        };
+    }
+
+    public string Describe(MessageKey key, MessageKind kind, int recipient) =>
+        kind == MessageKind.Broadcast ? $"broadcast {key}" : $"private {key}->{NameOf(recipient)}";
+
+    public string NameOf(int node) => node >= 0 && node < Names.Count ? Names[node] : "?";
+
+    private long Add(HistoryEvent e)
+    {
+        var order = _events.Count;
+        var stamped = e with { Order = order };
+        _events.Add(stamped);
+        _logs[e.Node].Add(order);
+        if (e.Kind == HistoryEventKind.Delivered)
+        {
+            DeliveryCount++;
+        }
+
+        return order;
+    }
+}
