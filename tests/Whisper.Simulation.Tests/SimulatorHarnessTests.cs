@@ -117,7 +117,7 @@ public sealed class SimulatorHarnessTests
         Assert.Contains("[exactly-once]", report, StringComparison.Ordinal);
         Assert.Contains("trace tail", report, StringComparison.Ordinal);
         Assert.Contains("deliver broadcast", report, StringComparison.Ordinal);
-        Assert.Contains("history of the messages involved", report, StringComparison.Ordinal);
+        Assert.Contains("history: crashes, sends and deliveries of the messages involved", report, StringComparison.Ordinal);
         Assert.Contains("up to the first violation", report, StringComparison.Ordinal);
         var ex = Assert.Throws<SimulationFailedException>(result.ThrowIfFailed);
         Assert.Equal(report, ex.Message);

@@ -100,7 +100,7 @@ public sealed partial class Simulation
         {
             if (++p.TimersAtSameInstant > MaxTimersAtOneInstant)
             {
-                Abort(Invariants.Liveness, $"{p.Name}'s timer fired {MaxTimersAtOneInstant} times at {Checkers.Time(_now)}: NextTimeout does not advance");
+                Abort(Invariants.Liveness, $"{p.Name}'s timer fired {MaxTimersAtOneInstant} times at {Checkers.Time(_now)}: NextTimeout does not advance", p.Index);
                 return;
             }
         }
@@ -320,12 +320,12 @@ public sealed partial class Simulation
         }
         catch (Exception ex)
         {
-            Abort(Invariants.EngineError, $"{p.Name} threw at {Checkers.Time(_now)}: {ex}");
+            Abort(Invariants.EngineError, $"{p.Name} threw at {Checkers.Time(_now)}: {ex}", p.Index);
             return false;
         }
     }
 
-    private void Abort(string invariant, string detail)
+    private void Abort(string invariant, string detail, int process = -1)
     {
         if (_aborted)
         {
@@ -333,7 +333,7 @@ public sealed partial class Simulation
         }
 
         _aborted = true;
-        _violations.Add(new Violation(invariant, detail, _now));
+        _violations.Add(new Violation(invariant, detail, _now, process));
         Note(-1, $"ABORT [{invariant}] {detail}");
     }
 

@@ -71,13 +71,18 @@ public sealed partial class SimulationResult(
         }
 
         var involved = InvolvedMessages();
-        if (involved.Count > 0)
+        var focusNode = Violations.Where(v => v.At is not null).OrderBy(v => v.At).Select(v => v.Node).FirstOrDefault(-1);
+        var story = History.Events
+            .Where(e => e.Kind is HistoryEventKind.Crashed or HistoryEventKind.Left
+                || (e.Kind is HistoryEventKind.Sent or HistoryEventKind.Delivered && involved.Contains(e.Key))
+                || (e.Kind == HistoryEventKind.Status && e.Node == focusNode && focusNode >= 0 && History.HasJoined(focusNode) && e.Order > History.JoinedOrder(focusNode)))
+            .Select(History.Describe)
+            .ToList();
+        if (!Passed && story.Count > 0)
         {
-            sb.AppendLine("history of the messages involved (sends, deliveries) and of crashes:");
-            sb.Append(ReportText.Lines(History.Events
-                .Where(e => e.Kind == HistoryEventKind.Crashed || e.Kind == HistoryEventKind.Left
-                    || (e.Kind is HistoryEventKind.Sent or HistoryEventKind.Delivered && involved.Contains(e.Key)))
-                .Select(History.Describe)));
+            var whose = focusNode >= 0 && focusNode < History.NodeCount ? $", and the member status changes {History.Names[focusNode]} saw" : "";
+            sb.AppendLine(c, $"history: crashes, sends and deliveries of the messages involved{whose}:");
+            sb.Append(ReportText.Lines(story));
         }
 
         sb.AppendLine("engine counters:");

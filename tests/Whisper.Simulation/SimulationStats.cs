@@ -22,5 +22,7 @@ public sealed record SimulationStats(
     int Crashes)
 {
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"events={Events} virtual={VirtualTime.TotalSeconds:0.###}s workloadStart={WorkloadStart?.TotalSeconds:0.###}s settled={SettledAt?.TotalSeconds:0.###}s datagrams={DatagramsSent} lost={DatagramsLost} dup={DatagramsDuplicated} blocked={DatagramsBlocked} straggling={DatagramsStraggling} unroutable={DatagramsUnroutable} broadcasts={Broadcasts} privates={Privates} deliveries={Deliveries} windowFull={WindowFullRetries} abandoned={SendsAbandoned} crashes={Crashes}");
+        $"events={Events} virtual={VirtualTime.TotalSeconds:0.###}s workloadStart={Seconds(WorkloadStart)} settled={Seconds(SettledAt)} datagrams={DatagramsSent} lost={DatagramsLost} dup={DatagramsDuplicated} blocked={DatagramsBlocked} straggling={DatagramsStraggling} unroutable={DatagramsUnroutable} broadcasts={Broadcasts} privates={Privates} deliveries={Deliveries} windowFull={WindowFullRetries} abandoned={SendsAbandoned} crashes={Crashes}");
+
+    private static string Seconds(TimeSpan? t) => t is { } v ? v.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s" : "never";
 }

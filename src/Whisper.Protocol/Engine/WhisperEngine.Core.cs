@@ -486,6 +486,8 @@ public sealed partial class WhisperEngine
         {
             CheckLeaveDone();
         }
+
+        RetireCompleteDepartedStreams();
     }
 
     public void OnTimeout(TimeSpan now)
@@ -579,6 +581,9 @@ public sealed partial class WhisperEngine
         {
             CheckLeaveDone();
         }
+
+        UpdateStability();
+        RetireCompleteDepartedStreams(); // never inside the loops above: it removes peers and origins
     }
 
     // ------------------------------------------------------------------ outputs
@@ -1466,7 +1471,6 @@ public sealed partial class WhisperEngine
         }
 
         Stats.StoredChunks = stored;
-        RetireCompleteDepartedStreams();
     }
 
     /// <summary>
