@@ -1662,58 +1662,24 @@ public sealed partial class WhisperEngine
     {
         o.Blocked = false;
         var first = o.Delivered + 1;
-        if (first > o.Contig || !o.Chunks.TryGetValue(first, out var head))
+        switch (FindMessage(o.Chunks, first, o.Contig, out var head, out var last, out var total))
         {
+            case MessageState.Incomplete:
+                return false;
+            case MessageState.Corrupt:
+                o.Delivered = first; // a stream that does not start a message here is corrupt: skip the chunk
+                Stats.MalformedDropped++;
+                return true;
+        }
+
+        var deps = head!.Deps ?? VectorClock.Empty;
+        if (!IsCovered(deps, except: o.Id))
+        {
+            o.Blocked = true;
             return false;
         }
 
-        if ((head.Flags & ChunkFlags.First) == 0)
-        {
-            // A stream that does not start a message here is corrupt; skip the chunk so the stream can go on.
-            o.Delivered = first;
-            Stats.MalformedDropped++;
-            return true;
-        }
-
-        var last = first;
-        var total = head.Payload.Length;
-        var tail = head;
-        while ((tail.Flags & ChunkFlags.Last) == 0)
-        {
-            if (last + 1 > o.Contig || !o.Chunks.TryGetValue(last + 1, out tail!))
-            {
-                return false;
-            }
-
-            last++;
-            total += tail.Payload.Length;
-        }
-
-        var deps = head.Deps ?? VectorClock.Empty;
-        foreach (var e in deps.Entries)
-        {
-            if (e.Member != o.Id && DeliveredOf(e.Member) < e.Value && e.Member != Self.Id)
-            {
-                o.Blocked = true;
-                return false;
-            }
-
-            if (e.Member == Self.Id && e.Value > MySeq)
-            {
-                o.Blocked = true;
-                return false;
-            }
-        }
-
-        var payload = new byte[total];
-        var offset = 0;
-        for (var seq = first; seq <= last; seq++)
-        {
-            var part = o.Chunks[seq].Payload.Span;
-            part.CopyTo(payload.AsSpan(offset));
-            offset += part.Length;
-        }
-
+        var payload = Assemble(o.Chunks, first, last, total, release: false); // kept for relay until stable
         o.Delivered = last;
         Stats.BroadcastsDelivered++;
         var id = new MessageId(MessageKind.Broadcast, o.Id, MemberId.None, first);
@@ -1724,57 +1690,101 @@ public sealed partial class WhisperEngine
     private bool TryDeliverPrivate(Peer p)
     {
         var first = p.PrivDelivered + 1;
-        if (first > p.PrivContig || !p.PrivIn.TryGetValue(first, out var head))
+        switch (FindMessage(p.PrivIn, first, p.PrivContig, out var head, out var last, out var total))
+        {
+            case MessageState.Incomplete:
+                return false;
+            case MessageState.Corrupt:
+                p.PrivIn.Remove(first);
+                p.PrivDelivered = first;
+                Stats.MalformedDropped++;
+                return true;
+        }
+
+        var deps = head!.Deps ?? VectorClock.Empty;
+        if (!IsCovered(deps, except: MemberId.None))
         {
             return false;
         }
 
-        if ((head.Flags & ChunkFlags.First) == 0)
+        var payload = Assemble(p.PrivIn, first, last, total, release: true);
+        p.PrivDelivered = last;
+        Stats.PrivatesDelivered++;
+        var id = new MessageId(MessageKind.Private, p.Id, Self.Id, first);
+        _events.Enqueue(new MessageEvent(new DeliveredMessage(id, p.Ref, Self, payload, deps)));
+        return true;
+    }
+
+    private enum MessageState
+    {
+        Incomplete,
+        Corrupt,
+        Complete,
+    }
+
+    /// <summary>Finds the message that starts at <paramref name="first"/> among a stream's chunks received up to <paramref name="contig"/>.</summary>
+    private static MessageState FindMessage<T>(Dictionary<ulong, T> chunks, ulong first, ulong contig, out T? head, out ulong last, out int total)
+        where T : class, IMessageChunk
+    {
+        last = first;
+        total = 0;
+        if (first > contig || !chunks.TryGetValue(first, out head))
         {
-            p.PrivIn.Remove(first);
-            p.PrivDelivered = first;
-            Stats.MalformedDropped++;
-            return true;
+            head = null;
+            return MessageState.Incomplete;
         }
 
-        var last = first;
-        var total = head.Payload.Length;
+        if ((head.Flags & ChunkFlags.First) == 0)
+        {
+            return MessageState.Corrupt;
+        }
+
         var tail = head;
+        total = head.Payload.Length;
         while ((tail.Flags & ChunkFlags.Last) == 0)
         {
-            if (last + 1 > p.PrivContig || !p.PrivIn.TryGetValue(last + 1, out tail!))
+            if (last + 1 > contig || !chunks.TryGetValue(last + 1, out tail!))
             {
-                return false;
+                return MessageState.Incomplete;
             }
 
             last++;
             total += tail.Payload.Length;
         }
 
-        var deps = head.Deps ?? VectorClock.Empty;
+        return MessageState.Complete;
+    }
+
+    private static byte[] Assemble<T>(Dictionary<ulong, T> chunks, ulong first, ulong last, int total, bool release)
+        where T : class, IMessageChunk
+    {
+        var payload = new byte[total];
+        var offset = 0;
+        for (var seq = first; seq <= last; seq++)
+        {
+            var part = chunks[seq].Payload.Span;
+            part.CopyTo(payload.AsSpan(offset));
+            offset += part.Length;
+            if (release)
+            {
+                chunks.Remove(seq);
+            }
+        }
+
+        return payload;
+    }
+
+    /// <summary>True when our delivered clock covers <paramref name="deps"/> (ignoring the entry of <paramref name="except"/>, whose order is the stream's own).</summary>
+    private bool IsCovered(VectorClock deps, MemberId except)
+    {
         foreach (var e in deps.Entries)
         {
-            var have = e.Member == Self.Id ? MySeq : DeliveredOf(e.Member);
-            if (have < e.Value)
+            if (e.Member != except && DeliveredOf(e.Member) < e.Value)
             {
                 return false;
             }
         }
 
-        var payload = new byte[total];
-        var offset = 0;
-        for (var seq = first; seq <= last; seq++)
-        {
-            var part = p.PrivIn[seq].Payload.Span;
-            part.CopyTo(payload.AsSpan(offset));
-            offset += part.Length;
-            p.PrivIn.Remove(seq);
-        }
-
-        p.PrivDelivered = last;
-        Stats.PrivatesDelivered++;
-        var id = new MessageId(MessageKind.Private, p.Id, Self.Id, first);
-        _events.Enqueue(new MessageEvent(new DeliveredMessage(id, p.Ref, Self, payload, deps)));
         return true;
     }
 

@@ -79,8 +79,21 @@ public abstract record Frame
     public abstract string Describe();
 }
 
+/// <summary>What broadcast and private chunks have in common: how a message is cut into a stream's chunks.</summary>
+public interface IMessageChunk
+{
+    ulong Seq { get; }
+
+    ChunkFlags Flags { get; }
+
+    /// <summary>The message's causal dependencies; only on the first chunk.</summary>
+    VectorClock? Deps { get; }
+
+    ReadOnlyMemory<byte> Payload { get; }
+}
+
 /// <summary>One chunk of a broadcast message in <see cref="Origin"/>'s stream (sent by the origin or relayed).</summary>
-public sealed record ChunkFrame(MemberId Origin, ulong Seq, ChunkFlags Flags, VectorClock? Deps, ReadOnlyMemory<byte> Payload) : Frame
+public sealed record ChunkFrame(MemberId Origin, ulong Seq, ChunkFlags Flags, VectorClock? Deps, ReadOnlyMemory<byte> Payload) : Frame, IMessageChunk
 {
     public override FrameType Type => FrameType.Chunk;
 
@@ -97,7 +110,7 @@ public sealed record ChunkFrame(MemberId Origin, ulong Seq, ChunkFlags Flags, Ve
 }
 
 /// <summary>One chunk of a private message in the (header.From to header.To) stream.</summary>
-public sealed record PrivateChunkFrame(ulong Seq, ChunkFlags Flags, VectorClock? Deps, ReadOnlyMemory<byte> Payload) : Frame
+public sealed record PrivateChunkFrame(ulong Seq, ChunkFlags Flags, VectorClock? Deps, ReadOnlyMemory<byte> Payload) : Frame, IMessageChunk
 {
     public override FrameType Type => FrameType.PrivateChunk;
 
