@@ -194,6 +194,7 @@ public sealed class DiscoveryEngine
             }
 
             Stats.DuplicateJoinRequests++;
+            OnProofOfLife(id); // a member still asking is alive
             existing.Expires = _now + _options.LeaseTimeout;
             Accept(id, from, existing.Record.Endpoint);
             return;

@@ -28,7 +28,7 @@ public sealed record DiscoveryOptions
     /// outlived an earlier server instance can re-teach it the group with their leases (sent every second)
     /// before it hands out slots or names. Newcomers retry meanwhile. Zero for a registry known to be empty.
     /// </summary>
-    public TimeSpan RelearnWindow { get; init; } = TimeSpan.FromMilliseconds(1200);
+    public TimeSpan RelearnWindow { get; init; } = TimeSpan.FromMilliseconds(2500);
 
     /// <summary>
     /// A member whose own lease is at least this old and that a live member's lease no longer lists in its

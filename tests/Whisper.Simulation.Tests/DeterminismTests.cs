@@ -5,7 +5,14 @@ namespace Whisper.Simulation.Tests;
 /// <summary>One seed, one world: runs are reproducible bit for bit, which is what makes a failing seed replayable.</summary>
 public sealed class DeterminismTests
 {
-    public static TheoryData<ulong> OneSeedPerFamily => [14, 22, 30, 38, 46, 54, 62];
+    public static TheoryData<ulong> OneSeedPerFamily =>
+    [
+        14, 22, 30, 38, 46, 54, 62,
+        ScenarioCatalog.SeedOf(ScenarioFamily.Crowd, 3),
+        ScenarioCatalog.SeedOf(ScenarioFamily.NameClash, 3),
+        ScenarioCatalog.SeedOf(ScenarioFamily.DiscoveryRestart, 3),
+        ScenarioCatalog.SeedOf(ScenarioFamily.JoinThroughMembers, 3),
+    ];
 
     [Theory]
     [MemberData(nameof(OneSeedPerFamily))]
@@ -18,8 +25,11 @@ public sealed class DeterminismTests
         Assert.Equal(first.TraceHash, second.TraceHash);
         Assert.Equal(first.Stats, second.Stats);
         Assert.Equal(first.History.Events, second.History.Events);
+        Assert.Equal(first.History.Views.Select(Text), second.History.Views.Select(Text));
         Assert.True(first.Stats.Deliveries > 0, $"seed {seed}: nothing was delivered");
     }
+
+    private static string Text(ViewRecord v) => $"{v.Order} {v.At.Ticks} {v.Node}: {string.Join(',', v.Members)}";
 
     [Fact]
     public void EngineTracingDoesNotChangeTheRun()
@@ -42,12 +52,24 @@ public sealed class DeterminismTests
     [Fact]
     public void ScenarioCatalogIsAPureFunctionOfTheSeed()
     {
-        for (ulong seed = 0; seed < 50; seed++)
+        foreach (var seed in Enumerable.Range(0, 50).Select(i => (ulong)i).Concat(Enumerable.Range(0, 20).Select(i => ScenarioCatalog.AdmissionSeedBase + (ulong)i)))
         {
             Assert.Equal(ScenarioCatalog.ForSeed(seed), ScenarioCatalog.ForSeed(seed));
             Assert.Equal(ScenarioCatalog.FamilyOf(seed).ToString(), ScenarioCatalog.ForSeed(seed).Name);
+            Assert.Equal(ScenarioCatalog.IsAdmission(ScenarioCatalog.FamilyOf(seed)), ScenarioCatalog.ForSeed(seed).Admission is not null);
         }
 
         Assert.Equal(ScenarioFamily.Crashes, ScenarioCatalog.FamilyOf(ScenarioCatalog.SeedOf(ScenarioFamily.Crashes, 17)));
+        Assert.Equal(ScenarioFamily.NameClash, ScenarioCatalog.FamilyOf(ScenarioCatalog.SeedOf(ScenarioFamily.NameClash, 17)));
+    }
+
+    [Fact]
+    public void DeliverySeedsKeepTheirFamiliesAndAdmissionSeedsStartAtTheirOwnBase()
+    {
+        Assert.Equal(45UL, ScenarioCatalog.SeedOf(ScenarioFamily.Crashes, 6));
+        Assert.Equal(ScenarioFamily.Stragglers, ScenarioCatalog.FamilyOf(6));
+        Assert.Equal(ScenarioCatalog.AdmissionSeedBase, ScenarioCatalog.SeedOf(ScenarioFamily.Crowd, 0));
+        Assert.Equal(ScenarioCatalog.AdmissionSeedBase + 9, ScenarioCatalog.SeedOf(ScenarioFamily.NameClash, 2));
+        Assert.Equal(ScenarioFamily.JoinThroughMembers, ScenarioCatalog.FamilyOf(ScenarioCatalog.AdmissionSeedBase + 7));
     }
 }

@@ -1,4 +1,5 @@
 using Whisper.Protocol.Engine;
+using Whisper.Protocol.Wire;
 using Whisper.Simulation;
 
 namespace Whisper.Simulation.Tests;
@@ -48,6 +49,14 @@ internal sealed class SyntheticHistory
     public void Crash(int node) => History.RecordCrash(node, Tick());
 
     public void Status(int node, int subject, MemberStatus status) => History.RecordStatus(node, Tick(), subject, status);
+
+    /// <summary>The node starts joining under <paramref name="name"/> (default: its node name) through the server.</summary>
+    public void Start(int node, string? name = null) => History.RecordStarted(node, Tick(), name ?? History.Names[node], "server");
+
+    public void Deny(int node, DenyReason reason) => History.RecordDenied(node, Tick(), reason);
+
+    /// <summary>The node now sees exactly <paramref name="members"/> (itself included) as Up or Suspect.</summary>
+    public void View(int node, params int[] members) => History.RecordView(node, Tick(), members);
 
     /// <summary>Every node's final view: every other node with the given status (Up unless listed).</summary>
     public void FinalViews(Func<int, int, MemberStatus>? status = null)

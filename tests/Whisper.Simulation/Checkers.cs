@@ -30,6 +30,10 @@ public static class Invariants
     public const string EngineError = "engine-error";
     public const string GroupForms = "group-forms";
     public const string SendRefused = "send-refused";
+    public const string AdmissionCap = "admission-cap";
+    public const string UniqueNames = "unique-names";
+    public const string AdmissionOutcome = "admission-outcome";
+    public const string AdmissionAgreement = "admission-agreement";
 }
 
 /// <summary>Something a live node still owes: a delivery of <see cref="Message"/> at <see cref="Node"/>.</summary>
@@ -457,7 +461,7 @@ public static class Checkers
         return names.Count == 0 ? "none" : string.Join(',', names.Select(n => history.Names[n] + (history.IsLive(n) ? "" : "(crashed)")));
     }
 
-    private static void Add(List<Violation> found, string invariant, string detail, TimeSpan? at = null, int node = -1, int peer = -1)
+    internal static void Add(List<Violation> found, string invariant, string detail, TimeSpan? at = null, int node = -1, int peer = -1)
     {
         if (found.Count < MaxPerInvariant)
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Whisper.Protocol.Engine;
+using Whisper.Protocol.Wire;
 
 namespace Whisper.Simulation;
 
@@ -22,6 +23,9 @@ public enum HistoryEventKind
 
     /// <summary>The node was told to leave gracefully: from now on it is no longer a live member.</summary>
     Left,
+
+    /// <summary>The node's join ended without admission (<see cref="History.DenyReasonOf"/>): it never becomes a member.</summary>
+    Denied,
 }
 
 /// <summary>
@@ -48,6 +52,13 @@ public sealed record SentMessage(int Index, MessageKey Key, MessageKind Kind, in
 }
 
 /// <summary>
+/// One observed membership view: the nodes <see cref="Node"/> saw as Up or Suspect (itself included) from
+/// <see cref="At"/> on, after the first <see cref="Order"/> events of the history. -1 stands for a member id that is
+/// no node's. Recorded only when the view changed.
+/// </summary>
+public sealed record ViewRecord(long Order, TimeSpan At, int Node, IReadOnlyList<int> Members);
+
+/// <summary>
 /// The recorder: every send (with its position in the sender's log, which fixes what the sender had delivered and
 /// sent before it), every delivery, join, status change and crash, per node and in one global order. Checkers compute
 /// happens-before from this record alone, never from the engines' clocks. Tests build synthetic histories with
@@ -64,6 +75,12 @@ public sealed class History
     private readonly TimeSpan?[] _crashedAt;
     private readonly TimeSpan?[] _leftAt;
     private readonly IReadOnlyList<(int Subject, MemberStatus Status)>?[] _finalViews;
+    private readonly string[] _memberNames;
+    private readonly TimeSpan?[] _startedAt;
+    private readonly string?[] _contacts;
+    private readonly TimeSpan?[] _deniedAt;
+    private readonly DenyReason[] _denyReasons;
+    private readonly List<ViewRecord> _views = [];
 
     public History(IReadOnlyList<string> names)
     {
@@ -74,6 +91,11 @@ public sealed class History
         _crashedAt = new TimeSpan?[names.Count];
         _leftAt = new TimeSpan?[names.Count];
         _finalViews = new IReadOnlyList<(int, MemberStatus)>?[names.Count];
+        _memberNames = [.. names];
+        _startedAt = new TimeSpan?[names.Count];
+        _contacts = new string?[names.Count];
+        _deniedAt = new TimeSpan?[names.Count];
+        _denyReasons = new DenyReason[names.Count];
         for (var i = 0; i < names.Count; i++)
         {
             _logs[i] = [];
@@ -114,11 +136,41 @@ public sealed class History
     /// <summary>When the node was told to leave gracefully, if it was.</summary>
     public TimeSpan? LeftAt(int node) => _leftAt[node];
 
-    /// <summary>When the node stopped being a member: it crashed or was told to leave.</summary>
-    public TimeSpan? DepartedAt(int node) => _crashedAt[node] is { } c && (_leftAt[node] is not { } l || c <= l) ? c : _leftAt[node];
+    /// <summary>When the node stopped being (or trying to be) a member: it crashed, was told to leave, or its join was denied.</summary>
+    public TimeSpan? DepartedAt(int node)
+    {
+        TimeSpan? first = null;
+        foreach (var t in (ReadOnlySpan<TimeSpan?>)[_crashedAt[node], _leftAt[node], _deniedAt[node]])
+        {
+            if (t is { } v && (first is null || v < first))
+            {
+                first = v;
+            }
+        }
 
-    /// <summary>A live node never crashed and never left (paused nodes are live).</summary>
-    public bool IsLive(int node) => _crashedAt[node] is null && _leftAt[node] is null;
+        return first;
+    }
+
+    /// <summary>A live node never crashed, never left and was not denied admission (paused nodes are live).</summary>
+    public bool IsLive(int node) => _crashedAt[node] is null && _leftAt[node] is null && _deniedAt[node] is null;
+
+    /// <summary>The name a node asked to join under (<see cref="Names"/> stay the report's unique node names).</summary>
+    public string MemberNameOf(int node) => node >= 0 && node < _memberNames.Length ? _memberNames[node] : "?";
+
+    /// <summary>When the node was told to start joining, if it was.</summary>
+    public TimeSpan? StartedAt(int node) => _startedAt[node];
+
+    /// <summary>Whom the node asked to join through ("server", or a member's node name), if it started.</summary>
+    public string? ContactOf(int node) => _contacts[node];
+
+    /// <summary>When the node's join ended without admission, if it did (see <see cref="DenyReasonOf"/>).</summary>
+    public TimeSpan? DeniedAt(int node) => _deniedAt[node];
+
+    /// <summary>Why the node's join ended without admission (meaningful when <see cref="DeniedAt"/> is set).</summary>
+    public DenyReason DenyReasonOf(int node) => _denyReasons[node];
+
+    /// <summary>Membership views as observed after every input of every node, in global order (the simulator records them in admission runs).</summary>
+    public IReadOnlyList<ViewRecord> Views => _views;
 
     /// <summary>
     /// Whether <paramref name="node"/> owes the application a delivery of broadcast <paramref name="message"/>: it
@@ -162,7 +214,17 @@ public sealed class History
     public void RecordDelivery(int node, TimeSpan at, DeliveredMessage delivered)
     {
         ArgumentNullException.ThrowIfNull(delivered);
-        var from = IndexOf(delivered.From.Name);
+        RecordDelivery(node, at, delivered, IndexOf(delivered.From.Name), delivered.To is { } to ? IndexOf(to.Name) : -1);
+    }
+
+    /// <summary>
+    /// Records a delivery from the engine whose sender and addressee the caller already resolved to nodes
+    /// (<paramref name="from"/>, <paramref name="to"/>; -1 when none or unknown), for worlds where member names are
+    /// not the node names or not unique.
+    /// </summary>
+    public void RecordDelivery(int node, TimeSpan at, DeliveredMessage delivered, int from, int to)
+    {
+        ArgumentNullException.ThrowIfNull(delivered);
         if (!TestPayload.TryParse(delivered.Payload, out var key, out var kind, out var recipient, out var problem))
         {
             Add(new HistoryEvent(0, at, node, HistoryEventKind.Delivered, new MessageKey(from, -1), delivered.Kind, from, default,
@@ -172,7 +234,7 @@ public sealed class History
 
         problem ??= kind != delivered.Kind ? $"delivered as {delivered.Kind} but sent as {kind}"
             : from != key.Sender ? $"delivered as from {delivered.From.Name} but sent by n{key.Sender}"
-            : kind == MessageKind.Private && delivered.To?.Name != NameOf(recipient) ? $"delivered as addressed to {delivered.To?.Name ?? "nobody"} but sent to {NameOf(recipient)}"
+            : kind == MessageKind.Private && to != recipient ? $"delivered as addressed to {(to >= 0 ? NameOf(to) : delivered.To?.Name ?? "nobody")} but sent to {NameOf(recipient)}"
             : null;
         RecordDelivery(node, at, key, kind, problem);
     }
@@ -213,6 +275,36 @@ public sealed class History
         Add(new HistoryEvent(0, at, node, HistoryEventKind.Left, default, default, -1, default, null));
     }
 
+    /// <summary>Records that the node starts joining under <paramref name="memberName"/> through <paramref name="contact"/>.</summary>
+    public void RecordStarted(int node, TimeSpan at, string memberName, string contact)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(memberName);
+        ArgumentException.ThrowIfNullOrEmpty(contact);
+        _startedAt[node] = at;
+        _memberNames[node] = memberName;
+        _contacts[node] = contact;
+    }
+
+    /// <summary>The node's join ended without admission (refused, or nobody answered: <see cref="DenyReason.Unreachable"/>).</summary>
+    public void RecordDenied(int node, TimeSpan at, DenyReason reason)
+    {
+        if (_deniedAt[node] is not null)
+        {
+            return;
+        }
+
+        _deniedAt[node] = at;
+        _denyReasons[node] = reason;
+        Add(new HistoryEvent(0, at, node, HistoryEventKind.Denied, default, default, -1, default, null));
+    }
+
+    /// <summary>The node now sees <paramref name="members"/> (itself included) as Up or Suspect.</summary>
+    public void RecordView(int node, TimeSpan at, IReadOnlyList<int> members)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        _views.Add(new ViewRecord(_events.Count, at, node, members));
+    }
+
     public void SetFinalView(int node, IReadOnlyList<(int Subject, MemberStatus Status)> view) => _finalViews[node] = view;
 
     /// <summary>Readable form of one event for reports.</summary>
@@ -227,6 +319,7 @@ public sealed class History
             HistoryEventKind.Status => $"{t} {Names[e.Node]} sees {NameOf(e.Peer)} {e.Status}",
             HistoryEventKind.Crashed => $"{t} {Names[e.Node]} CRASHED",
             HistoryEventKind.Left => $"{t} {Names[e.Node]} leaves",
+            HistoryEventKind.Denied => $"{t} {Names[e.Node]} denied {_denyReasons[e.Node]}",
             _ => $"{t} {e}",
         };
     }

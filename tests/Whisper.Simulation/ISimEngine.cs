@@ -26,6 +26,12 @@ public interface ISimEngine
 
     void Start(IPEndPoint contact, TimeSpan now);
 
+    /// <summary>
+    /// Joins through <paramref name="contact"/> (a member) while naming <paramref name="server"/> for leases. Engines
+    /// without that notion ignore the server.
+    /// </summary>
+    void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server) => Start(contact, now);
+
     void OnDatagram(IPEndPoint from, ReadOnlySpan<byte> datagram, TimeSpan now);
 
     void OnTimeout(TimeSpan now);
@@ -68,6 +74,8 @@ public sealed class WhisperEngineAdapter(WhisperEngine engine) : ISimEngine
     public string StatsText => engine.Stats.ToString();
 
     public void Start(IPEndPoint contact, TimeSpan now) => engine.Start(contact, now);
+
+    public void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server) => engine.Start(contact, now, server);
 
     public void OnDatagram(IPEndPoint from, ReadOnlySpan<byte> datagram, TimeSpan now) => engine.OnDatagram(from, datagram, now);
 

@@ -79,6 +79,14 @@ public sealed record Scenario
     /// <summary>Whether the discovery server crashes during the workload.</summary>
     public bool CrashDiscovery { get; init; }
 
+    // ------------------------------------------------------------------ admission
+
+    /// <summary>The discovery server's cap (<c>DiscoveryOptions.MaxMembers</c>); null: as many as there are nodes (at most 16).</summary>
+    public int? DiscoveryMaxMembers { get; init; }
+
+    /// <summary>Admission races to play instead of the standard script's orderly joins; null for the standard script.</summary>
+    public AdmissionScenario? Admission { get; init; }
+
     // ------------------------------------------------------------------ workload
 
     /// <summary>How long the workload and the faults last, after the group has formed.</summary>
@@ -136,6 +144,11 @@ public sealed record Scenario
         sb.Append(c, $" workload={Ms(WorkloadDuration)}ms bcast/s={BroadcastsPerSecond:0.##} bursts/s={PrivateBurstsPerSecond:0.##} maxBurst={MaxBurst} bcastBurst={MaxBroadcastBurst} reply={ReplyProbability:0.###}");
         sb.Append(c, $" medium={MediumMessageShare:0.##} large={LargeMessageShare:0.##}");
         sb.Append(c, $" engine(hb={Ms(Engine.HeartbeatInterval)} suspect={Ms(Engine.SuspectAfter)} down={Ms(Engine.DownAfter)} window={Engine.SendWindowChunks}/{Engine.PrivateWindowChunks})");
+        if (Admission is { } admission)
+        {
+            sb.Append(c, $" cap(engine={Engine.MaxMembers} server={DiscoveryMaxMembers?.ToString(c) ?? "nodes"}) {admission.Describe()}");
+        }
+
         return sb.ToString();
     }
 

@@ -26,22 +26,81 @@ public enum ScenarioFamily
     /// Down (1-4 crashes), or their stale chunks and acks, reach the survivors. Loss up to 20%.
     /// </summary>
     Stragglers = 6,
+
+    /// <summary>
+    /// Admission: 12 nodes ask the discovery server within 5 ms of each other (sometimes while it still re-learns), with
+    /// duplicated and reordered join traffic: exactly 10 join, 2 are denied Full.
+    /// </summary>
+    Crowd = 7,
+
+    /// <summary>
+    /// Admission: 2-7 nodes join through the server, and two more claim one name (identical or in another case) at the
+    /// same instant: one joins, the other is denied NameTaken. Sometimes a member then crashes and a last node claims
+    /// its name: the server gives it away once the holder stayed silent for its probe timeout.
+    /// </summary>
+    NameClash = 8,
+
+    /// <summary>
+    /// Admission: 8-12 nodes join through the server (sometimes two of them under one name), which crashes at a random
+    /// moment during the joins (sometimes mid-drain) and restarts after 50 ms-6 s, or never: the cap and unique names
+    /// hold, nodes join or are denied, and give up unanswered only when the server was away longer than their retries.
+    /// </summary>
+    DiscoveryRestart = 9,
+
+    /// <summary>
+    /// Admission without the server: a group of 7-9 formed, the server crashed for good, and 2-5 newcomers join at once
+    /// through different members (some under a member's name in another case, sometimes two under one name): the
+    /// coordinator keeps the cap and unique names.
+    /// </summary>
+    JoinThroughMembers = 10,
 }
 
-/// <summary>Draws a <see cref="Scenario"/> from a seed: <c>seed % 7</c> picks the <see cref="ScenarioFamily"/>.</summary>
+/// <summary>
+/// Draws a <see cref="Scenario"/> from a seed. Two seed spaces: below <see cref="AdmissionSeedBase"/>,
+/// <c>seed % 7</c> picks a delivery family (unchanged since the first catalog, so old seeds replay the same worlds);
+/// from <see cref="AdmissionSeedBase"/> on, <c>(seed - base) % 4</c> picks an admission family.
+/// </summary>
 public static class ScenarioCatalog
 {
-    public const int FamilyCount = 7;
+    /// <summary>Delivery families (<see cref="ScenarioFamily.Lossy"/> to <see cref="ScenarioFamily.Stragglers"/>): <c>seed % 7</c>.</summary>
+    public const int DeliveryFamilyCount = 7;
 
-    public static ScenarioFamily FamilyOf(ulong seed) => (ScenarioFamily)(int)(seed % FamilyCount);
+    /// <summary>Admission families (<see cref="ScenarioFamily.Crowd"/> to <see cref="ScenarioFamily.JoinThroughMembers"/>).</summary>
+    public const int AdmissionFamilyCount = 4;
 
-    /// <summary>The n-th seed (0-based) of a family: seeds of a family are <c>family + 7 k</c>.</summary>
-    public static ulong SeedOf(ScenarioFamily family, int index) => (ulong)family + (FamilyCount * (ulong)index);
+    public const int FamilyCount = DeliveryFamilyCount + AdmissionFamilyCount;
+
+    /// <summary>The first admission seed: seeds of admission family f are <c>base + (f - 7) + 4 k</c>.</summary>
+    public const ulong AdmissionSeedBase = 1_000_000_000;
+
+    public static bool IsAdmission(ScenarioFamily family) => (int)family >= DeliveryFamilyCount;
+
+    public static ScenarioFamily FamilyOf(ulong seed) => seed >= AdmissionSeedBase
+        ? (ScenarioFamily)(DeliveryFamilyCount + (int)((seed - AdmissionSeedBase) % AdmissionFamilyCount))
+        : (ScenarioFamily)(int)(seed % DeliveryFamilyCount);
+
+    /// <summary>The n-th seed (0-based) of a family: <c>family + 7 k</c> for delivery families, <c>base + (family - 7) + 4 k</c> for admission ones.</summary>
+    public static ulong SeedOf(ScenarioFamily family, int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        if (IsAdmission(family))
+        {
+            return AdmissionSeedBase + (ulong)(family - DeliveryFamilyCount) + (AdmissionFamilyCount * (ulong)index);
+        }
+
+        var seed = (ulong)family + (DeliveryFamilyCount * (ulong)index);
+        return seed < AdmissionSeedBase ? seed : throw new ArgumentOutOfRangeException(nameof(index), index, "delivery seeds end where admission seeds begin");
+    }
 
     public static Scenario ForSeed(ulong seed)
     {
         var r = SimRandom.Derive(seed, "scenario");
         var family = FamilyOf(seed);
+        if (IsAdmission(family))
+        {
+            return AdmissionScenarioFor(family, r);
+        }
+
         var baseline = new Scenario
         {
             Name = family.ToString(),
@@ -108,5 +167,107 @@ public static class ScenarioCatalog
             },
             _ => throw new ArgumentOutOfRangeException(nameof(seed)),
         };
+    }
+
+    /// <summary>
+    /// Admission worlds: faults on from the start (loss capped at 10% per link while nodes join), duplicated and
+    /// reordered join traffic, a cap of 10 at the server and in every engine, then a short workload among the admitted.
+    /// </summary>
+    private static Scenario AdmissionScenarioFor(ScenarioFamily family, SimRandom r)
+    {
+        var joinTraffic = new AdmissionScenario
+        {
+            JoinDuplication = r.NextDouble(0, 0.4),
+            JoinReorder = r.NextTime(TimeSpan.Zero, TimeSpan.FromMilliseconds(300)),
+        };
+        var baseline = new Scenario
+        {
+            Name = family.ToString(),
+            DiscoveryMaxMembers = 10,
+            DelayBase = r.NextTime(TimeSpan.FromMilliseconds(0.1), TimeSpan.FromMilliseconds(5)),
+            DelayJitter = r.NextTime(TimeSpan.Zero, TimeSpan.FromMilliseconds(15)),
+            Duplication = r.Chance(0.6) ? r.NextDouble(0, 0.1) : 0,
+            Loss = r.NextDouble(0, 0.15),
+            WorkloadDuration = TimeSpan.FromSeconds(1),
+            BroadcastsPerSecond = r.NextDouble(1, 2),
+            PrivateBurstsPerSecond = r.NextDouble(0.3, 0.7),
+            ReplyProbability = r.NextDouble(0, 0.05),
+            JoinLimit = TimeSpan.FromSeconds(20),
+        };
+
+        switch (family)
+        {
+            case ScenarioFamily.Crowd:
+                return baseline with
+                {
+                    Nodes = 12,
+                    Admission = joinTraffic with
+                    {
+                        Kind = AdmissionKind.Crowd,
+                        StartSpread = r.NextTime(TimeSpan.Zero, TimeSpan.FromMilliseconds(5)),
+                        StartDuringRelearn = r.Chance(0.5),
+                    },
+                };
+            case ScenarioFamily.NameClash:
+            {
+                var initial = r.NextInt(2, 8);
+                var reclaim = r.Chance(0.35);
+                return baseline with
+                {
+                    Nodes = initial + 2 + (reclaim ? 1 : 0),
+
+                    // A newcomer may adopt the crashed holder from a member that already suspects it, and only drops it
+                    // DownAfter later: the quiet period outlasts that, so the final views are settled ones.
+                    QuietPeriod = reclaim ? TimeSpan.FromSeconds(3) : baseline.QuietPeriod,
+                    Admission = joinTraffic with
+                    {
+                        Kind = AdmissionKind.NameClash,
+                        InitialMembers = initial,
+                        ClashPair = true,
+                        ClashSameCase = r.Chance(0.4),
+                        ReclaimCrashedName = reclaim,
+                    },
+                };
+            }
+
+            case ScenarioFamily.DiscoveryRestart:
+                return baseline with
+                {
+                    Nodes = r.NextInt(8, 13),
+                    Admission = joinTraffic with
+                    {
+                        Kind = AdmissionKind.ServerRestart,
+                        StartSpread = r.NextTime(TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(400)),
+                        ClashPair = r.Chance(0.4),
+                        ClashSameCase = r.Chance(0.4),
+                        ServerCrash = true,
+                        ServerCrashMidDrain = r.Chance(0.4),
+                        ServerRestartDelay = r.Chance(0.25) ? null : r.NextTime(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(6)),
+                    },
+                };
+            case ScenarioFamily.JoinThroughMembers:
+            {
+                var initial = r.NextInt(7, 10);
+                var newcomers = r.NextInt(2, 6);
+                var withMembers = r.NextInt(0, 2);
+                return baseline with
+                {
+                    Nodes = initial + newcomers,
+                    Admission = joinTraffic with
+                    {
+                        Kind = AdmissionKind.Serverless,
+                        InitialMembers = initial,
+                        ClashWithMembers = withMembers,
+                        ClashPair = newcomers - withMembers >= 2 && r.Chance(0.4),
+                        ClashSameCase = r.Chance(0.4),
+                        LeaseToServer = r.Chance(0.5),
+                        StartSpread = r.NextTime(TimeSpan.Zero, TimeSpan.FromMilliseconds(5)),
+                    },
+                };
+            }
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(family));
+        }
     }
 }

@@ -41,9 +41,22 @@ internal sealed class SimNode(int index, string name, IPEndPoint endpoint, Membe
 {
     public MemberId Id { get; } = id;
 
-    public ISimEngine Engine { get; } = engine;
+    /// <summary>The node's engine; replaced (before the node starts) when it is to join under another name.</summary>
+    public ISimEngine Engine { get; set; } = engine;
+
+    /// <summary>The name the node joins under (its <see cref="SimProcess.Name"/> stays the report's unique node name).</summary>
+    public string MemberName => Engine.Self.Name;
 
     public bool Started { get; set; }
+
+    /// <summary>A start is scheduled (by <see cref="Simulation.StartNode"/>) and has not happened yet.</summary>
+    public bool StartScheduled { get; set; }
+
+    /// <summary>The last view recorded in the history (sorted node indices, Up or Suspect, itself included).</summary>
+    public int[] LastView { get; set; } = [];
+
+    /// <summary>Join requests of this node that reached a contact able to answer them.</summary>
+    public int AnswerableRequests { get; set; }
 
     public bool Joined { get; set; }
 
@@ -69,5 +82,12 @@ internal sealed class SimNode(int index, string name, IPEndPoint endpoint, Membe
 
 internal sealed class SimServer(int index, string name, IPEndPoint endpoint, Discovery.DiscoveryEngine engine) : SimProcess(index, name, endpoint)
 {
-    public Discovery.DiscoveryEngine Engine { get; } = engine;
+    /// <summary>The discovery engine; a restart puts a fresh one at the same address.</summary>
+    public Discovery.DiscoveryEngine Engine { get; set; } = engine;
+
+    /// <summary>When the current engine started (its re-learn window runs from here); null before the first start.</summary>
+    public TimeSpan? StartedAt { get; set; }
+
+    /// <summary>Restart a fresh engine this long after the next crash (admission scripts).</summary>
+    public TimeSpan? RestartAfterCrash { get; set; }
 }

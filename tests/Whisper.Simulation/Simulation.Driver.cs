@@ -1,5 +1,6 @@
 using System.Net;
 using Whisper.Protocol.Engine;
+using Whisper.Protocol.Wire;
 
 namespace Whisper.Simulation;
 
@@ -8,7 +9,9 @@ public sealed partial class Simulation
 {
     // ================================================================== the driver
 
-    private void StartNode(SimNode node)
+    private void StartNode(SimNode node) => StartNode(node, JoinContact.Server);
+
+    private void StartNode(SimNode node, JoinContact contact)
     {
         if (node.Crashed || node.Started)
         {
@@ -16,8 +19,23 @@ public sealed partial class Simulation
         }
 
         node.Started = true;
-        Note(node.Index, $"start (id {node.Id}) contacting {DiscoveryEndpoint}");
-        Input(node, () => node.Engine.Start(DiscoveryEndpoint, _now));
+        var endpoint = contact.IsServer ? DiscoveryEndpoint : _nodes[contact.Member].Endpoint;
+        var server = contact.IsServer || !contact.LeaseToServer ? null : DiscoveryEndpoint;
+        var how = contact.IsServer ? "" : $" (member {_nodes[contact.Member].Name}{(server is null ? "" : ", leases to the server")})";
+        var name = node.MemberName == node.Name ? "" : $" as '{node.MemberName}'";
+        History.RecordStarted(node.Index, _now, node.MemberName, contact.IsServer ? "server" : _nodes[contact.Member].Name);
+        Note(node.Index, $"start (id {node.Id}) contacting {endpoint}{how}{name}");
+        Input(node, () =>
+        {
+            if (server is null)
+            {
+                node.Engine.Start(endpoint, _now);
+            }
+            else
+            {
+                node.Engine.Start(endpoint, _now, server);
+            }
+        });
     }
 
     private void ProcessUntil(TimeSpan until)
@@ -72,6 +90,11 @@ public sealed partial class Simulation
         }
 
         Trace.Datagram(TraceKind.Arrive, _now, from, to, datagram);
+        if (_recordViews && from < _nodes.Length && CanAnswerJoins(p) && CarriesFrame(datagram, FrameType.JoinRequest, FrameType.JoinRequest))
+        {
+            _nodes[from].AnswerableRequests++;
+        }
+
         var source = _processes[from].Endpoint;
         if (p is SimNode node)
         {
@@ -148,6 +171,10 @@ public sealed partial class Simulation
         }
 
         RearmTimer(p);
+        if (_recordViews && p is SimNode node && !node.Crashed && !_aborted)
+        {
+            RecordViewIfChanged(node);
+        }
     }
 
     private void DrainTransmits(SimProcess p)
@@ -201,10 +228,16 @@ public sealed partial class Simulation
 
         var blocked = !Network.CanTalk(from, to);
         var copies = Network.Route(from, to, _arrivals);
+        if (_joinTraffic is not null && copies > 0 && Network.FaultsEnabled && CarriesFrame(datagram, FrameType.JoinRequest, FrameType.JoinForward))
+        {
+            copies = DisturbJoinTraffic(from, to, copies);
+        }
+
         Trace.Datagram(TraceKind.Send, _now, from, to, datagram, copies switch
         {
             0 => blocked ? "blocked by partition" : "lost",
             2 => "duplicated",
+            3 => "duplicated twice",
             _ => null,
         });
         for (var i = 0; i < copies; i++)
@@ -243,12 +276,21 @@ public sealed partial class Simulation
                     break;
                 case DeniedEvent denied:
                     Note(node.Index, $"event denied {denied.Reason}: {denied.Message}");
-                    _violations.Add(new Violation(Invariants.GroupForms, $"{node.Name} was denied at {Checkers.Time(_now)}: {denied.Reason} {denied.Message}", _now));
+                    if (Scenario.Admission is not null)
+                    {
+                        History.RecordDenied(node.Index, _now, denied.Reason); // an outcome the admission checkers judge
+                    }
+                    else
+                    {
+                        _violations.Add(new Violation(Invariants.GroupForms, $"{node.Name} was denied at {Checkers.Time(_now)}: {denied.Reason} {denied.Message}", _now));
+                    }
+
                     break;
                 case MessageEvent message:
-                    History.RecordDelivery(node.Index, _now, message.Message);
+                    var addressee = message.Message.To is { } to ? NodeOf(to) : -1;
+                    History.RecordDelivery(node.Index, _now, message.Message, NodeOf(message.Message.From), addressee);
                     var e = History.Events[^1];
-                    Note(node.Index, $"deliver {History.Describe(e.Key, e.MessageKind, message.Message.To is { } to ? History.IndexOf(to.Name) : -1)}{(e.Problem is null ? "" : " PROBLEM " + e.Problem)} id={message.Message.Id}");
+                    Note(node.Index, $"deliver {History.Describe(e.Key, e.MessageKind, addressee)}{(e.Problem is null ? "" : " PROBLEM " + e.Problem)} id={message.Message.Id}");
                     if (e.Problem is null && e.MessageKind == MessageKind.Broadcast)
                     {
                         MaybeReply(node, e.Key);
@@ -256,7 +298,7 @@ public sealed partial class Simulation
 
                     break;
                 case MemberStatusEvent status:
-                    var subject = History.IndexOf(status.Member.Name);
+                    var subject = NodeOf(status.Member);
                     History.RecordStatus(node.Index, _now, subject, status.Status);
                     Note(node.Index, $"event {status.Member.Name} is {status.Status}");
                     break;
@@ -308,6 +350,11 @@ public sealed partial class Simulation
         }
 
         Note(p.Index, $"CRASH {how}");
+        if (p is SimServer { RestartAfterCrash: { } delay } server)
+        {
+            server.RestartAfterCrash = null;
+            Schedule(_now + delay, RestartServer);
+        }
     }
 
     /// <summary>Runs an engine call; an exception is a violation that stops the run.</summary>
@@ -368,7 +415,7 @@ public sealed partial class Simulation
     }
 
     private List<(int Subject, MemberStatus Status)> ViewOf(SimNode node) =>
-        [.. node.Engine.Members.Where(m => !m.IsSelf).Select(m => (History.IndexOf(m.Member.Name), m.Status))];
+        [.. node.Engine.Members.Where(m => !m.IsSelf).Select(m => (NodeOf(m.Member), m.Status))];
 
     private string DescribeViews()
     {

@@ -66,10 +66,27 @@ public sealed partial class Simulation
             return;
         }
 
-        var to = _workloadRandom.NextInt(_nodes.Length - 1);
-        if (to >= node.Index)
+        // Recipients: every other node (they all joined) in the standard script; after admission, the admitted nodes
+        // still running (names are addressed by name, and a crashed member's name may belong to a newcomer by now).
+        var recipients = 0;
+        foreach (var other in _nodes)
         {
-            to++;
+            recipients += other != node && IsRecipient(other.Index) ? 1 : 0;
+        }
+
+        if (recipients == 0)
+        {
+            return;
+        }
+
+        var pick = _workloadRandom.NextInt(recipients);
+        var to = 0;
+        for (; to < _nodes.Length; to++)
+        {
+            if (_nodes[to] != node && IsRecipient(to) && pick-- == 0)
+            {
+                break;
+            }
         }
 
         var count = _workloadRandom.NextInt(1, Math.Max(2, Scenario.MaxBurst + 1));
@@ -80,6 +97,8 @@ public sealed partial class Simulation
 
         Schedule(_now + _workloadRandom.NextExponential(TimeSpan.FromSeconds(1 / Scenario.PrivateBurstsPerSecond)), () => PrivateBurst(node));
     }
+
+    private bool IsRecipient(int node) => Scenario.Admission is null || (History.HasJoined(node) && History.IsLive(node));
 
     private void MaybeReply(SimNode node, MessageKey delivered)
     {
@@ -180,7 +199,7 @@ public sealed partial class Simulation
             SendResult result = default;
             var ok = Guard(node, () => result = p.Kind == MessageKind.Broadcast
                 ? node.Engine.Broadcast(p.Payload, _now)
-                : node.Engine.SendPrivate(_nodes[p.Recipient].Name, p.Payload, _now));
+                : node.Engine.SendPrivate(_nodes[p.Recipient].MemberName, p.Payload, _now));
             if (!ok)
             {
                 return false;

@@ -70,6 +70,12 @@ public sealed partial class SimulationResult(
             sb.Append(ReportText.Lines(Violations.Select(v => v.ToString())));
         }
 
+        if (Scenario.Admission is not null)
+        {
+            sb.AppendLine("admission (node, name asked for, contact, start, outcome):");
+            sb.Append(ReportText.Lines(AdmissionCheckers.Describe(History)));
+        }
+
         var involved = InvolvedMessages();
         var focusNode = Violations.Where(v => v.At is not null).OrderBy(v => v.At).Select(v => v.Node).FirstOrDefault(-1);
         var story = History.Events

@@ -53,7 +53,7 @@ public sealed record EngineOptions
     public TimeSpan JoinRetryInterval { get; init; } = TimeSpan.FromMilliseconds(300);
 
     /// <summary>Join requests sent before the join fails as <see cref="Wire.DenyReason.Unreachable"/>.</summary>
-    public int JoinAttempts { get; init; } = 15;
+    public int JoinAttempts { get; init; } = 20;
 
     /// <summary>How long a newcomer waits for introductions from the listed members before it reports itself joined anyway.</summary>
     public TimeSpan IntroTimeout { get; init; } = TimeSpan.FromSeconds(2);

@@ -39,6 +39,7 @@ public sealed partial class WhisperEngine
     private IPEndPoint _selfEndpoint = new(IPAddress.Loopback, 0);
     private bool _accepted;
     private bool _contactIsServer;
+    private readonly List<IPEndPoint> _alternateContacts = [];
     private readonly Dictionary<MemberId, Reservation> _reservations = [];
     private int _joinAttempts;
     private TimeSpan _nextJoinAt = TimeSpan.MaxValue;
@@ -383,6 +384,17 @@ public sealed partial class WhisperEngine
             return;
         }
 
+        if (peer is null && State == EngineState.Joining && !_accepted && _decoded.Exists(static f => f is IntroFrame))
+        {
+            // Members introduce themselves, so we were admitted but the answer got lost: ask them too.
+            if (!_alternateContacts.Contains(from) && _alternateContacts.Count < IntroFrame.MaxKnown)
+            {
+                _alternateContacts.Add(from);
+            }
+
+            return;
+        }
+
         if (peer is null)
         {
             // Only an introduction may come from a stranger.
@@ -683,6 +695,10 @@ public sealed partial class WhisperEngine
         _joinAttempts++;
         _nextJoinAt = _now + _options.JoinRetryInterval;
         _controlOut.Enqueue((_contact!, MemberId.None, new JoinRequestFrame(Self.Name)));
+        foreach (var alternate in _alternateContacts)
+        {
+            _controlOut.Enqueue((alternate, MemberId.None, new JoinRequestFrame(Self.Name)));
+        }
     }
 
     /// <summary>A join answer, from the discovery server or from the group's admission coordinator.</summary>
@@ -695,6 +711,11 @@ public sealed partial class WhisperEngine
                 case JoinAcceptFrame accept when State == EngineState.Joining && !_accepted:
                     _accepted = true;
                     _contactIsServer = viaServer;
+                    if (!viaServer && _alternateContacts.Count > 0)
+                    {
+                        _server ??= _contact; // admitted through a member after the server's answer was lost: keep it informed
+                    }
+
                     _selfEndpoint = accept.ObservedEndpoint;
                     _introDeadline = now + _options.IntroTimeout;
                     _listed = [];
@@ -715,7 +736,7 @@ public sealed partial class WhisperEngine
                 case JoinDenyFrame deny when State == EngineState.Joining && !_accepted:
                     Deny(deny.Reason, deny.Message);
                     return;
-                case PingFrame ping when viaServer && State is EngineState.Joined or EngineState.Leaving:
+                case PingFrame ping when viaServer && _accepted && State is EngineState.Joining or EngineState.Joined or EngineState.Leaving:
                     _controlOut.Enqueue((_contact!, MemberId.None, new PongFrame(ping.Token))); // the server checks we are alive
                     break;
                 default:
