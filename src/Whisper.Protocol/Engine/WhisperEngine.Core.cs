@@ -11,6 +11,7 @@ public sealed partial class WhisperEngine
     private const int MaxNackChunks = 256;
     private const int MaxRelayPerNack = 128;
     private static readonly TimeSpan ReservationLifetime = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan MembershipGossipInterval = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a departed member's stream must have been complete everywhere before it is retired.</summary>
     private static readonly TimeSpan RetireGrace = TimeSpan.FromSeconds(5);
@@ -46,6 +47,7 @@ public sealed partial class WhisperEngine
     private TimeSpan _introDeadline = TimeSpan.MaxValue;
     private HashSet<MemberId> _listed = [];
     private TimeSpan _nextLeaseAt = TimeSpan.MaxValue;
+    private TimeSpan _nextGossipAt = TimeSpan.MaxValue;
     private TimeSpan _leaveDeadline = TimeSpan.MaxValue;
     private ulong _leaveFinal;
     private int _pollCursor;
@@ -84,6 +86,7 @@ public sealed partial class WhisperEngine
             if (State == EngineState.Joined)
             {
                 t = Min(t, _nextLeaseAt);
+                t = Min(t, _nextGossipAt);
             }
 
             if (State == EngineState.Leaving)
@@ -583,6 +586,11 @@ public sealed partial class WhisperEngine
             }
         }
 
+        if (State == EngineState.Joined && now >= _nextGossipAt)
+        {
+            GossipMembership(now);
+        }
+
         if (State == EngineState.Joined && now >= _nextLeaseAt && LeaseTarget is { } leaseTarget)
         {
             _controlOut.Enqueue((leaseTarget, MemberId.None, new LeaseFrame(Self.Name, ViewRecords())));
@@ -686,6 +694,24 @@ public sealed partial class WhisperEngine
     }
 
     // ------------------------------------------------------------------ join and membership
+
+    /// <summary>
+    /// Anti-entropy for membership: every <see cref="MembershipGossipInterval"/> one member in view, chosen at
+    /// random, gets our introduction again with our current view and departed list. Members admitted at the same
+    /// moment by different answers may not be listed to each other; this makes every view converge within seconds.
+    /// </summary>
+    private void GossipMembership(TimeSpan now)
+    {
+        _nextGossipAt = now + MembershipGossipInterval;
+        var candidates = _peerOrder.FindAll(static p => p.InView && p.HeardIntro);
+        if (candidates.Count == 0)
+        {
+            return;
+        }
+
+        var peer = candidates[_rng.NextInt(candidates.Count)];
+        peer.Outbox.Enqueue(new IntroFrame(false, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id), DepartedClock()));
+    }
 
     /// <summary>Where leases and leave notices go: the server we joined through, or the one named at start.</summary>
     private IPEndPoint? LeaseTarget => _contactIsServer ? _contact : _server;
@@ -978,6 +1004,7 @@ public sealed partial class WhisperEngine
         State = EngineState.Joined;
         _introDeadline = TimeSpan.MaxValue;
         _nextLeaseAt = LeaseTarget is null ? TimeSpan.MaxValue : now;
+        _nextGossipAt = now + MembershipGossipInterval;
         var members = new List<MemberRef> { Self };
         foreach (var p in _peerOrder)
         {
