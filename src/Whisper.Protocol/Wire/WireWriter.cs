@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Whisper.Protocol.Wire;
@@ -68,15 +67,22 @@ internal ref struct WireWriter
 
     public void WriteEndpoint(IPEndPoint endpoint)
     {
-        var v6 = endpoint.AddressFamily == AddressFamily.InterNetworkV6;
-        WriteU8(v6 ? (byte)6 : (byte)4);
-        if (!endpoint.Address.TryWriteBytes(_buffer[_pos..], out var written))
+        var length = AddressLength(endpoint);
+        WriteU8(length == 16 ? (byte)6 : (byte)4);
+        if (!endpoint.Address.TryWriteBytes(_buffer[_pos..], out var written) || written != length)
         {
             throw new InvalidOperationException("buffer too small for endpoint");
         }
 
         _pos += written;
         WriteU16((ushort)endpoint.Port);
+    }
+
+    /// <summary>4 for an IPv4 address, 16 for IPv6 (decided by the address bytes, no socket types involved).</summary>
+    private static int AddressLength(IPEndPoint endpoint)
+    {
+        Span<byte> scratch = stackalloc byte[16];
+        return endpoint.Address.TryWriteBytes(scratch, out var written) ? written : 16;
     }
 
     public static int VarintSize(ulong value)
@@ -95,6 +101,5 @@ internal ref struct WireWriter
 
     public static int StringSize(string value) => 2 + Encoding.UTF8.GetByteCount(value);
 
-    public static int EndpointSize(IPEndPoint endpoint) =>
-        endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? 1 + 16 + 2 : 1 + 4 + 2;
+    public static int EndpointSize(IPEndPoint endpoint) => 1 + AddressLength(endpoint) + 2;
 }
