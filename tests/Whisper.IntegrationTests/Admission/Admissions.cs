@@ -70,5 +70,22 @@ internal static class Admissions
     public static IEnumerable<string> Departures(WhisperProcess node) =>
         node.Transcript().Where(l => l.Is("member") && l.Str("status") is "down" or "left").Select(l => $"{node.Label}: {l.Raw}");
 
+    /// <summary>
+    /// Starts members on known UDP ports (so newcomers can use them with --peer), waits until each has joined and
+    /// every one sees all the others, and returns them with their ports.
+    /// </summary>
+    public static async Task<(WhisperProcess[] Members, int[] Ports)> FormGroupOnKnownPortsAsync(ProcessCluster cluster, params string[] names)
+    {
+        var ports = FreePort.UdpMany(names.Length);
+        var members = names.Select((name, i) => cluster.LaunchNode(name, "--port", Port(ports[i]))).ToArray();
+        foreach (var member in members)
+        {
+            await JoinedAsync(member);
+        }
+
+        await ProcessCluster.WaitForMembersAsync(members, names);
+        return (members, ports);
+    }
+
     public static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 }

@@ -55,14 +55,7 @@ public sealed class CapacityTests(ITestOutputHelper output)
         await cluster.RunAsync(async () =>
         {
             await cluster.StartServerAsync();
-            var ports = FreePort.UdpMany(8);
-            var members = Enumerable.Range(0, 8).Select(i => cluster.LaunchNode($"m{i}", "--port", Port(ports[i]))).ToArray();
-            foreach (var member in members)
-            {
-                await JoinedAsync(member);
-            }
-
-            await ProcessCluster.WaitForMembersAsync(members, [.. members.Select(m => m.Label)]);
+            var (members, ports) = await FormGroupOnKnownPortsAsync(cluster, [.. Enumerable.Range(0, 8).Select(i => $"m{i}")]);
             await cluster.KillServerAsync();
 
             // Three newcomers at once, each through a different member: only two slots are left.

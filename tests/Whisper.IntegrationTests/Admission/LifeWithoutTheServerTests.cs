@@ -92,14 +92,7 @@ public sealed class LifeWithoutTheServerTests(ITestOutputHelper output)
         await cluster.RunAsync(async () =>
         {
             await cluster.StartServerAsync();
-            var ports = FreePort.UdpMany(3);
-            var members = new[] { "a", "b", "c" }.Select((name, i) => cluster.LaunchNode(name, "--port", Port(ports[i]))).ToArray();
-            foreach (var member in members)
-            {
-                await JoinedAsync(member);
-            }
-
-            await ProcessCluster.WaitForMembersAsync(members, ["a", "b", "c"]);
+            var (members, ports) = await FormGroupOnKnownPortsAsync(cluster, "a", "b", "c");
             var (a, b, c) = (members[0], members[1], members[2]);
             await cluster.KillServerAsync();
 
@@ -142,14 +135,7 @@ public sealed class LifeWithoutTheServerTests(ITestOutputHelper output)
         await cluster.RunAsync(async () =>
         {
             await cluster.StartServerAsync();
-            var ports = FreePort.UdpMany(3);
-            var members = new[] { "a", "b", "c" }.Select((name, i) => cluster.LaunchNode(name, "--port", Port(ports[i]))).ToArray();
-            foreach (var member in members)
-            {
-                await JoinedAsync(member);
-            }
-
-            await ProcessCluster.WaitForMembersAsync(members, ["a", "b", "c"]);
+            var (members, ports) = await FormGroupOnKnownPortsAsync(cluster, "a", "b", "c");
             await cluster.KillServerAsync();
 
             var first = cluster.LaunchNodeThroughPeer("twin-via-a", "twin", ports[0]);
