@@ -39,6 +39,8 @@ public sealed class DiscoveryEngine
 {
     private readonly DiscoveryOptions _options;
     private readonly List<Entry> _members = [];
+    private readonly HashSet<MemberId> _viewRefusals = [];
+    private const int MaxViewRefusalsRemembered = 64;
     private readonly Queue<Outgoing> _transmits = new();
     private readonly Queue<DiscoveryEvent> _events = new();
     private readonly Dictionary<MemberId, Tombstone> _tombstones = [];
@@ -244,7 +246,7 @@ public sealed class DiscoveryEngine
         }
 
         var record = new MemberRecord(id, join.Name, observed);
-        Add(record);
+        Add(record, NextSeniority());
         Stats.Admitted++;
         _events.Enqueue(new MemberAdmitted(record, _members.Count));
         Accept(id, from, observed);
@@ -269,6 +271,7 @@ public sealed class DiscoveryEngine
             }
 
             entry.Expires = _now + _options.LeaseTimeout;
+            entry.Seniority = lease.Seniority;
             var observed = Advertised(from);
             if (!entry.Record.Endpoint.Equals(observed))
             {
@@ -279,6 +282,7 @@ public sealed class DiscoveryEngine
             Stats.LeasesRenewed++;
             OnProofOfLife(id);
             ForgetReportedGone(id, lease.View);
+            RelearnFromView(id, lease.View);
             return;
         }
 
@@ -287,9 +291,22 @@ public sealed class DiscoveryEngine
             return;
         }
 
-        foreach (var member in lease.View)
+        _members[IndexOf(id)].Seniority = lease.Seniority;
+        RelearnFromView(id, lease.View);
+    }
+
+    /// <summary>
+    /// Every lease's view teaches members this server does not know (after a restart, members that had not joined yet
+    /// when their introducers first leased); tombstoned ones stay out until their own lease proves them alive.
+    /// </summary>
+    private void RelearnFromView(MemberId via, IReadOnlyList<MemberRecord> view)
+    {
+        foreach (var member in view)
         {
-            TryRelearn(member, id, ownLease: false);
+            if (IndexOf(member.Id) < 0)
+            {
+                TryRelearn(member, via, ownLease: false);
+            }
         }
     }
 
@@ -396,17 +413,31 @@ public sealed class DiscoveryEngine
             : DenyReason.Other;
         if (reason != DenyReason.Other)
         {
-            Stats.LeasesRefused++;
-            _events.Enqueue(new LeaseRefused(record, reason, _members.Count));
+            if (ownLease || NewViewRefusal(record.Id))
+            {
+                Stats.LeasesRefused++; // views repeat every second: once per member is enough for the log
+                _events.Enqueue(new LeaseRefused(record, reason, _members.Count));
+            }
+
             return false;
         }
 
         _tombstones.Remove(record.Id);
         var copy = record with { Endpoint = Copy(record.Endpoint) };
-        Add(copy);
+        Add(copy, seniority: 0); // until its own lease says
         Stats.Relearned++;
         _events.Enqueue(new MemberRelearned(copy, via, _members.Count));
         return true;
+    }
+
+    private bool NewViewRefusal(MemberId id)
+    {
+        if (_viewRefusals.Count >= MaxViewRefusalsRemembered)
+        {
+            _viewRefusals.Clear();
+        }
+
+        return _viewRefusals.Add(id);
     }
 
     private void OnLeave(MemberId id)
@@ -463,15 +494,32 @@ public sealed class DiscoveryEngine
     private void Accept(MemberId id, IPEndPoint to, IPEndPoint observed)
     {
         var others = new List<MemberRecord>(_members.Count);
+        ulong seniority = 0;
         foreach (var e in _members)
         {
             if (e.Record.Id != id)
             {
                 others.Add(e.Record);
             }
+            else
+            {
+                seniority = e.Seniority;
+            }
         }
 
-        Enqueue(to, id, new JoinAcceptFrame(observed, others));
+        Enqueue(to, id, new JoinAcceptFrame(observed, others, seniority));
+    }
+
+    /// <summary>The admission order of the next newcomer: after every member this server knows (see <see cref="JoinAcceptFrame.Seniority"/>).</summary>
+    private ulong NextSeniority()
+    {
+        ulong max = 0;
+        foreach (var e in _members)
+        {
+            max = Math.Max(max, e.Seniority);
+        }
+
+        return max + 1;
     }
 
     private void Deny(MemberId id, IPEndPoint to, string name, DenyReason reason, string message)
@@ -484,9 +532,9 @@ public sealed class DiscoveryEngine
     private void Enqueue(IPEndPoint destination, MemberId to, Frame frame) =>
         _transmits.Enqueue(new Outgoing(Copy(destination), to, frame));
 
-    private void Add(MemberRecord record)
+    private void Add(MemberRecord record, ulong seniority)
     {
-        _members.Add(new Entry(record, _now + _options.LeaseTimeout));
+        _members.Add(new Entry(record, _now + _options.LeaseTimeout) { Seniority = seniority });
         _snapshot = null;
     }
 
@@ -569,6 +617,9 @@ public sealed class DiscoveryEngine
         public MemberRecord Record { get; set; } = record;
 
         public TimeSpan Expires { get; set; } = expires;
+
+        /// <summary>Admission order: assigned here, or as the member's own leases report it.</summary>
+        public ulong Seniority { get; set; }
     }
 
     private readonly record struct Outgoing(IPEndPoint Destination, MemberId To, Frame Frame);

@@ -172,6 +172,34 @@ public sealed class LeaseTests
     }
 
     [Fact]
+    public void AfterARestartAMemberMissingFromTheFirstLeasesIsLearnedFromALaterLeasesView()
+    {
+        var h = new EngineHarness();
+        h.Now = S(100);
+        var alice = Record(1, "alice", 5001);
+        var bob = Record(2, "bob", 5002);
+        h.Lease(1, "alice", 5001, alice);
+        h.Now = S(101);
+
+        h.Lease(1, "alice", 5001, alice, bob); // bob finished joining after alice's first lease reached the new server
+
+        Assert.Equal([alice, bob], h.Members);
+    }
+
+    [Fact]
+    public void NumbersNewcomersAfterTheSeniorityItKnowsAndAfterWhatLeasesReport()
+    {
+        var h = new EngineHarness();
+        Assert.Equal(1UL, h.Join(10, "amy", 5001).Accept.Seniority);
+        Assert.Equal(2UL, h.Join(11, "bea", 5002).Accept.Seniority);
+        Assert.Equal(2UL, h.Join(11, "bea", 5002).Accept.Seniority); // a retransmitted request keeps its number
+
+        Assert.Empty(h.Send(10, 5001, new LeaseFrame("amy", [], Seniority: 7))); // admitted elsewhere with a later number
+
+        Assert.Equal(8UL, h.Join(12, "cid", 5003).Accept.Seniority);
+    }
+
+    [Fact]
     public void RelearningAfterARestartRestoresTheCap()
     {
         var h = new EngineHarness();

@@ -360,7 +360,7 @@ public sealed class WireCodecMalformedInputTests
         var utf8 = Convert.FromHexString(hex);
 
         AssertFrameMalformed(FrameType.JoinRequest, new Bytes().U8((byte)utf8.Length).Raw(utf8));
-        AssertFrameMalformed(FrameType.Lease, new Bytes().U8((byte)utf8.Length).Raw(utf8).U8(0));
+        AssertFrameMalformed(FrameType.Lease, new Bytes().U8((byte)utf8.Length).Raw(utf8).U8(0).Varint(0));
         AssertFrameMalformed(FrameType.JoinDeny, new Bytes().U8(0).U16((ushort)utf8.Length).Raw(utf8));
     }
 
@@ -372,10 +372,10 @@ public sealed class WireCodecMalformedInputTests
     [InlineData("123456789012345678901234567890123")]
     public void MemberNameBreakingTheRuleIsMalformedWhereverAMemberIsNamed(string name)
     {
-        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(0).ShortString(name).Endpoint(V4).Varint(0).U8(0));
-        AssertFrameMalformed(FrameType.Lease, new Bytes().ShortString(name).U8(0));
-        AssertFrameMalformed(FrameType.JoinAccept, new Bytes().Endpoint(V4).U8(1).Member(1, name, V4));
-        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(0).ShortString("ok").Endpoint(V4).Varint(0).U8(1).Member(1, name, V4));
+        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(0).ShortString(name).Endpoint(V4).Varint(0).U8(0).U8(0).Varint(0));
+        AssertFrameMalformed(FrameType.Lease, new Bytes().ShortString(name).U8(0).Varint(0));
+        AssertFrameMalformed(FrameType.JoinAccept, new Bytes().Endpoint(V4).U8(1).Member(1, name, V4).Varint(0));
+        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(0).ShortString("ok").Endpoint(V4).Varint(0).U8(1).Member(1, name, V4).U8(0).Varint(0));
     }
 
     [Fact]
@@ -416,12 +416,12 @@ public sealed class WireCodecMalformedInputTests
     [Fact]
     public void SixteenMembersAreAcceptedAndSeventeenAreMalformed()
     {
-        AssertFrameOk(FrameType.JoinAccept, new Bytes().Endpoint(V4).Raw(Members(16).ToArray()));
-        AssertFrameMalformed(FrameType.JoinAccept, new Bytes().Endpoint(V4).Raw(Members(17).ToArray()));
-        AssertFrameOk(FrameType.Lease, new Bytes().ShortString("me").Raw(Members(16).ToArray()));
-        AssertFrameMalformed(FrameType.Lease, new Bytes().ShortString("me").Raw(Members(17).ToArray()));
-        AssertFrameOk(FrameType.Intro, new Bytes().U8(1).ShortString("me").Endpoint(V4).Varint(3).Raw(Members(16).ToArray()).U8(0));
-        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(1).ShortString("me").Endpoint(V4).Varint(3).Raw(Members(17).ToArray()).U8(0));
+        AssertFrameOk(FrameType.JoinAccept, new Bytes().Endpoint(V4).Raw(Members(16).ToArray()).Varint(1));
+        AssertFrameMalformed(FrameType.JoinAccept, new Bytes().Endpoint(V4).Raw(Members(17).ToArray()).Varint(1));
+        AssertFrameOk(FrameType.Lease, new Bytes().ShortString("me").Raw(Members(16).ToArray()).Varint(1));
+        AssertFrameMalformed(FrameType.Lease, new Bytes().ShortString("me").Raw(Members(17).ToArray()).Varint(1));
+        AssertFrameOk(FrameType.Intro, new Bytes().U8(1).ShortString("me").Endpoint(V4).Varint(3).Raw(Members(16).ToArray()).U8(0).Varint(1));
+        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(1).ShortString("me").Endpoint(V4).Varint(3).Raw(Members(17).ToArray()).U8(0).Varint(1));
     }
 
     [Fact]
@@ -438,8 +438,8 @@ public sealed class WireCodecMalformedInputTests
             return b;
         }
 
-        AssertFrameOk(FrameType.Intro, new Bytes().U8(0).ShortString("me").Endpoint(V4).Varint(3).U8(0).Raw(Departed(16).ToArray()));
-        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(0).ShortString("me").Endpoint(V4).Varint(3).U8(0).Raw(Departed(17).ToArray()));
+        AssertFrameOk(FrameType.Intro, new Bytes().U8(0).ShortString("me").Endpoint(V4).Varint(3).U8(0).Raw(Departed(16).ToArray()).Varint(1));
+        AssertFrameMalformed(FrameType.Intro, new Bytes().U8(0).ShortString("me").Endpoint(V4).Varint(3).U8(0).Raw(Departed(17).ToArray()).Varint(1));
     }
 
     [Fact]

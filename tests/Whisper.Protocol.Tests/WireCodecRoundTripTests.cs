@@ -212,9 +212,9 @@ public sealed class WireCodecRoundTripTests
             .ToArray();
         Frame frame = kind switch
         {
-            "intro" => new IntroFrame(true, name, Samples.V6, ulong.MaxValue, members),
-            "join-accept" => new JoinAcceptFrame(Samples.V6, members),
-            _ => new LeaseFrame(name, members),
+            "intro" => new IntroFrame(true, name, Samples.V6, ulong.MaxValue, members, Seniority: ulong.MaxValue),
+            "join-accept" => new JoinAcceptFrame(Samples.V6, members, ulong.MaxValue),
+            _ => new LeaseFrame(name, members, ulong.MaxValue),
         };
 
         var bytes = WireCodec.Encode(Samples.Header, frame);
@@ -328,12 +328,12 @@ public sealed class WireCodecRoundTripTests
     public void IntroHasTheDocumentedLayout()
     {
         var frame = new IntroFrame(true, "al", new IPEndPoint(IPAddress.Parse("10.0.0.1"), 8080), 5, [new MemberRecord(new MemberId(9), "b", new IPEndPoint(IPAddress.IPv6Loopback, 1))],
-            VectorClock.From([new ClockEntry(new MemberId(3), 7)]));
+            VectorClock.From([new ClockEntry(new MemberId(3), 7)]), Seniority: 2);
 
         Assert.Equal(
-            "05" + "0034" + "01" + "02616c" + "04" + "0a000001" + "1f90" + "05"
+            "05" + "0035" + "01" + "02616c" + "04" + "0a000001" + "1f90" + "05"
             + "01" + "0000000000000009" + "0162" + "06" + "00000000000000000000000000000001" + "0001"
-            + "01" + "0000000000000003" + "07",
+            + "01" + "0000000000000003" + "07" + "02",
             Wire.Hex(WireCodec.Encode(Samples.Header, frame).AsSpan(WireCodec.HeaderSize)));
     }
 
@@ -344,16 +344,16 @@ public sealed class WireCodecRoundTripTests
             new DatagramHeader(Samples.Alice, MemberId.None),
             new LeaveFrame(7),
             new JoinRequestFrame("al"),
-            new JoinAcceptFrame(new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1), []),
+            new JoinAcceptFrame(new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1), [], Seniority: 3),
             new JoinDenyFrame(DenyReason.NameTaken, "no"),
-            new LeaseFrame("al", []));
+            new LeaseFrame("al", [], Seniority: 3));
 
         Assert.Equal(
             "08" + "0001" + "07"
             + "10" + "0003" + "02616c"
-            + "11" + "0008" + "04" + "0a000001" + "0001" + "00"
+            + "11" + "0009" + "04" + "0a000001" + "0001" + "00" + "03"
             + "12" + "0005" + "02" + "0002" + "6e6f"
-            + "13" + "0004" + "02616c" + "00",
+            + "13" + "0005" + "02616c" + "00" + "03",
             Wire.Hex(bytes.AsSpan(WireCodec.HeaderSize)));
     }
 

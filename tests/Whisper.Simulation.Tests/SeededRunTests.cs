@@ -48,25 +48,11 @@ public sealed class SeededRunTests(ITestOutputHelper output)
     public void TwoNodesClaimingOneNameAtOnceAdmitOneAndDenyTheOtherNameTaken() =>
         SeedRunner.RunFamily(ScenarioFamily.NameClash, output);
 
-    // The two families below still find admission races that are not fixed (issue 3 stays open; see "Open findings"
-    // in docs/testing.md). They run when WHISPER_SIM_OPEN_FINDINGS=1 and fail with their seeds; otherwise they are
-    // reported as skipped with this reason, so the gap stays visible in every test run.
-    private const string OpenFinding =
-        "open admission finding (docs/testing.md, Open findings): set WHISPER_SIM_OPEN_FINDINGS=1 to run it; it fails until fixed";
-
-    private static bool OpenFindingsRequested => Environment.GetEnvironmentVariable("WHISPER_SIM_OPEN_FINDINGS") == "1";
-
-    [SkippableFact]
-    public void DiscoveryServerCrashingAndRestartingDuringJoinsKeepsTheCapAndUniqueNames()
-    {
-        Skip.IfNot(OpenFindingsRequested, OpenFinding);
+    [Fact]
+    public void DiscoveryServerCrashingAndRestartingDuringJoinsKeepsTheCapAndUniqueNames() =>
         SeedRunner.RunFamily(ScenarioFamily.DiscoveryRestart, output);
-    }
 
-    [SkippableFact]
-    public void ConcurrentJoinsThroughDifferentMembersWithoutTheServerKeepTheCapAndUniqueNames()
-    {
-        Skip.IfNot(OpenFindingsRequested, OpenFinding);
+    [Fact]
+    public void ConcurrentJoinsThroughDifferentMembersWithoutTheServerKeepTheCapAndUniqueNames() =>
         SeedRunner.RunFamily(ScenarioFamily.JoinThroughMembers, output);
-    }
 }

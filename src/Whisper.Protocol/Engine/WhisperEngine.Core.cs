@@ -39,6 +39,7 @@ public sealed partial class WhisperEngine
     private IPEndPoint? _server;
     private IPEndPoint _selfEndpoint = new(IPAddress.Loopback, 0);
     private bool _accepted;
+    private ulong _seniority;
     private bool _contactIsServer;
     private readonly List<IPEndPoint> _alternateContacts = [];
     private readonly Dictionary<MemberId, Reservation> _reservations = [];
@@ -138,7 +139,7 @@ public sealed partial class WhisperEngine
             };
             foreach (var p in _peerOrder)
             {
-                if (p.HeardIntro || p.Status != MemberStatus.Up)
+                if (p.HeardIntro)
                 {
                     list.Add(new MemberSnapshot(p.Ref, p.Status, false, p.Endpoint, p.Rtt.HasSample ? p.Rtt.Smoothed : null));
                 }
@@ -465,6 +466,10 @@ public sealed partial class WhisperEngine
                     OnPeerLeave(peer, leave);
                     ackEliciting = true;
                     break;
+                case JoinRequestFrame request when !peer.HeardIntro:
+                    // Listed to us as admitted, but its answer got lost: it asks us directly.
+                    OnJoinRequest(from, peer.Id, request.Name, forwardedBy: null, now);
+                    break;
                 case JoinForwardFrame forward when peer.InView:
                     OnJoinRequest(forward.Endpoint, forward.Newcomer, forward.Name, peer, now);
                     break;
@@ -593,7 +598,7 @@ public sealed partial class WhisperEngine
 
         if (State == EngineState.Joined && now >= _nextLeaseAt && LeaseTarget is { } leaseTarget)
         {
-            _controlOut.Enqueue((leaseTarget, MemberId.None, new LeaseFrame(Self.Name, ViewRecords())));
+            _controlOut.Enqueue((leaseTarget, MemberId.None, new LeaseFrame(Self.Name, ViewRecords(), _seniority)));
             _nextLeaseAt = now + _options.LeaseInterval;
         }
 
@@ -710,7 +715,7 @@ public sealed partial class WhisperEngine
         }
 
         var peer = candidates[_rng.NextInt(candidates.Count)];
-        peer.Outbox.Enqueue(new IntroFrame(false, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id), DepartedClock()));
+        peer.Outbox.Enqueue(new IntroFrame(false, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id), DepartedClock(), _seniority));
     }
 
     /// <summary>Where leases and leave notices go: the server we joined through, or the one named at start.</summary>
@@ -736,6 +741,7 @@ public sealed partial class WhisperEngine
             {
                 case JoinAcceptFrame accept when State == EngineState.Joining && !_accepted:
                     _accepted = true;
+                    _seniority = accept.Seniority;
                     _contactIsServer = viaServer;
                     if (!viaServer && _alternateContacts.Count > 0)
                     {
@@ -833,7 +839,10 @@ public sealed partial class WhisperEngine
             _reservations.Remove(expired);
         }
 
-        var known = (_peers.TryGetValue(newcomer, out var existing) && existing.InView) || _reservations.ContainsKey(newcomer);
+        // A member that introduced itself, or one we hold a slot for, gets the same answer again. One that is only
+        // listed to us (admitted elsewhere, its answer lost) is judged afresh: whoever admitted it may have forgotten
+        // (a restarted server) and given its slot away.
+        var known = (_peers.TryGetValue(newcomer, out var existing) && existing.InView && existing.HeardIntro) || _reservations.ContainsKey(newcomer);
         if (!known)
         {
             if (_tombstones.Contains(newcomer))
@@ -842,34 +851,62 @@ public sealed partial class WhisperEngine
             }
 
             var taken = string.Equals(Self.Name, name, StringComparison.OrdinalIgnoreCase)
-                || _peerOrder.Exists(p => p.InView && string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
+                || _peerOrder.Exists(p => p.InView && p.Id != newcomer && string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
                 || _reservations.Values.Any(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase));
             if (taken)
             {
                 return new JoinDenyFrame(DenyReason.NameTaken, $"the name '{name}' is already taken in this group");
             }
 
-            var size = 1 + _peerOrder.Count(static p => p.InView) + _reservations.Count;
+            var size = 1 + _peerOrder.Count(p => p.InView && p.Id != newcomer)
+                + _reservations.Keys.Count(id => id != newcomer && !(_peers.TryGetValue(id, out var listed) && listed.InView));
             if (size >= _options.MaxMembers)
             {
                 return new JoinDenyFrame(DenyReason.Full, $"the group already has {_options.MaxMembers} members");
             }
 
-            _reservations[newcomer] = new Reservation(name, now + ReservationLifetime);
+            _reservations[newcomer] = new Reservation(name, now + ReservationLifetime, NextSeniority());
         }
 
         var members = new List<MemberRecord> { new(Self.Id, Self.Name, _selfEndpoint) };
         members.AddRange(ViewRecords(exclude: newcomer));
-        return new JoinAcceptFrame(endpoint, members);
+        var seniority = _reservations.TryGetValue(newcomer, out var reserved) ? reserved.Seniority
+            : existing is { HeardIntro: true } ? existing.Seniority
+            : NextSeniority();
+        return new JoinAcceptFrame(endpoint, members, seniority);
     }
 
-    /// <summary>The admission coordinator: the smallest id among this node and the introduced members in view; null when that is us.</summary>
+    /// <summary>One more than the largest admission order this node knows of (itself, introduced members, reservations).</summary>
+    private ulong NextSeniority()
+    {
+        var max = _seniority;
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView && p.HeardIntro)
+            {
+                max = Math.Max(max, p.Seniority);
+            }
+        }
+
+        foreach (var r in _reservations.Values)
+        {
+            max = Math.Max(max, r.Seniority);
+        }
+
+        return max + 1;
+    }
+
+    /// <summary>
+    /// The admission coordinator: the most senior of this node and the introduced members in view (smallest admission
+    /// order, then smallest id); null when that is us. A newcomer is always admitted with a larger order than its
+    /// admitter's, so admitting someone never hands the role to a member that does not know the pending admissions.
+    /// </summary>
     private Peer? Coordinator()
     {
         Peer? best = null;
         foreach (var p in _peerOrder)
         {
-            if (p.InView && p.HeardIntro && p.Id.CompareTo(Self.Id) < 0 && (best is null || p.Id.CompareTo(best.Id) < 0))
+            if (p.InView && p.HeardIntro && MoreSenior(p.Seniority, p.Id, best?.Seniority ?? _seniority, best?.Id ?? Self.Id))
             {
                 best = p;
             }
@@ -878,7 +915,10 @@ public sealed partial class WhisperEngine
         return best;
     }
 
-    private sealed record Reservation(string Name, TimeSpan Expires);
+    private static bool MoreSenior(ulong seniority, MemberId id, ulong thanSeniority, MemberId thanId) =>
+        seniority < thanSeniority || (seniority == thanSeniority && id.CompareTo(thanId) < 0);
+
+    private sealed record Reservation(string Name, TimeSpan Expires, ulong Seniority);
 
     private void Deny(DenyReason reason, string message)
     {
@@ -929,7 +969,7 @@ public sealed partial class WhisperEngine
     {
         peer.IntroAttempts++;
         peer.NextIntroAt = now + Max(peer.Rtt.RetransmitTimeout(Math.Min(peer.IntroAttempts - 1, 2)), MinIntroRetry);
-        peer.Outbox.Enqueue(new IntroFrame(!peer.HeardIntro, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id), DepartedClock()));
+        peer.Outbox.Enqueue(new IntroFrame(!peer.HeardIntro, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id), DepartedClock(), _seniority));
     }
 
     private void OnIntro(Peer peer, IPEndPoint from, IntroFrame intro, TimeSpan now)
@@ -938,6 +978,7 @@ public sealed partial class WhisperEngine
         if (!peer.HeardIntro)
         {
             peer.HeardIntro = true;
+            peer.Seniority = intro.Seniority;
             peer.Name = intro.Name;
             var origin = _origins[peer.Id];
             origin.Name = intro.Name;
@@ -955,7 +996,7 @@ public sealed partial class WhisperEngine
 
         if (intro.ReplyRequested)
         {
-            peer.Outbox.Enqueue(new IntroFrame(false, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id), DepartedClock()));
+            peer.Outbox.Enqueue(new IntroFrame(false, Self.Name, _selfEndpoint, peer.MyBase, ViewRecords(exclude: peer.Id), DepartedClock(), _seniority));
         }
 
         foreach (var m in intro.Known)
@@ -1026,7 +1067,7 @@ public sealed partial class WhisperEngine
         }
 
         peer.Status = status;
-        if (peer.HeardIntro || status is MemberStatus.Down)
+        if (peer.HeardIntro)
         {
             _events.Enqueue(new MemberStatusEvent(peer.Ref, status));
         }

@@ -18,6 +18,7 @@ public sealed partial class WhisperEngine
 
         // Introduction: HeardIntro = we know where their broadcast stream starts for us.
         public bool HeardIntro { get; set; }
+        public ulong Seniority { get; set; }
         public ulong MyBase { get; set; }
         public TimeSpan NextIntroAt { get; set; }
         public int IntroAttempts { get; set; }

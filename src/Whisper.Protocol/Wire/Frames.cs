@@ -147,8 +147,9 @@ public sealed record NackFrame(StreamKind Stream, MemberId Origin, IReadOnlyList
 /// <see cref="Known"/> lists the members the sender sees; <see cref="Departed"/> gives, for members that are no
 /// longer in the sender's view, how much of their broadcast stream the sender delivered, so a newcomer can treat
 /// dependencies on them as satisfied instead of waiting for messages it will never be sent.
+/// <see cref="Seniority"/> is the sender's admission order (see <see cref="JoinAcceptFrame.Seniority"/>).
 /// </summary>
-public sealed record IntroFrame(bool ReplyRequested, string Name, IPEndPoint Endpoint, ulong BaseSeq, IReadOnlyList<MemberRecord> Known, VectorClock? Departed = null) : Frame
+public sealed record IntroFrame(bool ReplyRequested, string Name, IPEndPoint Endpoint, ulong BaseSeq, IReadOnlyList<MemberRecord> Known, VectorClock? Departed = null, ulong Seniority = 0) : Frame
 {
     public const int MaxKnown = 16;
 
@@ -158,7 +159,7 @@ public sealed record IntroFrame(bool ReplyRequested, string Name, IPEndPoint End
     public override FrameType Type => FrameType.Intro;
 
     public override string Describe() =>
-        $"Intro{(ReplyRequested ? "?" : "")} name={Name} base={BaseSeq} known={Known.Count}{(Departed is { Count: > 0 } d ? " departed=" + d : "")}";
+        $"Intro{(ReplyRequested ? "?" : "")} name={Name} base={BaseSeq} known={Known.Count}{(Departed is { Count: > 0 } d ? " departed=" + d : "")} seniority={Seniority}";
 }
 
 public sealed record PingFrame(ulong Token) : Frame
@@ -191,14 +192,18 @@ public sealed record JoinRequestFrame(string Name) : Frame
     public override string Describe() => $"JoinRequest name={Name}";
 }
 
-/// <summary>Server to newcomer: you are admitted; this is how I see you and who is already in the group.</summary>
-public sealed record JoinAcceptFrame(IPEndPoint ObservedEndpoint, IReadOnlyList<MemberRecord> Members) : Frame
+/// <summary>
+/// Server (or coordinator) to newcomer: you are admitted; this is how I see you and who is already in the group.
+/// <see cref="Seniority"/> is the newcomer's admission order: one more than the largest the admitter knows of, so a
+/// newcomer never ranks before the members that admitted it (the coordinator is the most senior member).
+/// </summary>
+public sealed record JoinAcceptFrame(IPEndPoint ObservedEndpoint, IReadOnlyList<MemberRecord> Members, ulong Seniority = 0) : Frame
 {
     public const int MaxMembers = 16;
 
     public override FrameType Type => FrameType.JoinAccept;
 
-    public override string Describe() => $"JoinAccept you={ObservedEndpoint} members={string.Join(',', Members.Select(m => m.Name))}";
+    public override string Describe() => $"JoinAccept you={ObservedEndpoint} members={string.Join(',', Members.Select(m => m.Name))} seniority={Seniority}";
 }
 
 public sealed record JoinDenyFrame(DenyReason Reason, string Message) : Frame
@@ -208,8 +213,8 @@ public sealed record JoinDenyFrame(DenyReason Reason, string Message) : Frame
     public override string Describe() => $"JoinDeny {Reason}: {Message}";
 }
 
-/// <summary>Member to discovery server: I am still here (renews my slot); <see cref="View"/> is who I see.</summary>
-public sealed record LeaseFrame(string Name, IReadOnlyList<MemberRecord> View) : Frame
+/// <summary>Member to discovery server: I am still here (renews my slot); <see cref="View"/> is who I see; <see cref="Seniority"/> is my admission order.</summary>
+public sealed record LeaseFrame(string Name, IReadOnlyList<MemberRecord> View, ulong Seniority = 0) : Frame
 {
     public override FrameType Type => FrameType.Lease;
 

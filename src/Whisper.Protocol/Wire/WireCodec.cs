@@ -234,20 +234,21 @@ public static class WireCodec
             || !r.TryReadVarint(out var baseSeq)
             || !TryReadMembers(ref r, IntroFrame.MaxKnown, out var known)
             || !TryReadClock(ref r, out var departed)
-            || departed!.Count > IntroFrame.MaxDeparted)
+            || departed!.Count > IntroFrame.MaxDeparted
+            || !r.TryReadVarint(out var seniority))
         {
             return null;
         }
 
-        return new IntroFrame((flags & 1) != 0, name, endpoint!, baseSeq, known!, departed);
+        return new IntroFrame((flags & 1) != 0, name, endpoint!, baseSeq, known!, departed, seniority);
     }
 
     private static JoinRequestFrame? ReadJoinRequest(ref WireReader r) =>
         r.TryReadShortString(255, out var name) ? new JoinRequestFrame(name) : null; // the server judges the name
 
     private static JoinAcceptFrame? ReadJoinAccept(ref WireReader r) =>
-        r.TryReadEndpoint(out var you) && TryReadMembers(ref r, JoinAcceptFrame.MaxMembers, out var members)
-            ? new JoinAcceptFrame(you!, members!)
+        r.TryReadEndpoint(out var you) && TryReadMembers(ref r, JoinAcceptFrame.MaxMembers, out var members) && r.TryReadVarint(out var seniority)
+            ? new JoinAcceptFrame(you!, members!, seniority)
             : null;
 
     private static JoinDenyFrame? ReadJoinDeny(ref WireReader r)
@@ -266,8 +267,8 @@ public static class WireCodec
             : null;
 
     private static LeaseFrame? ReadLease(ref WireReader r) =>
-        TryReadName(ref r, out var name) && TryReadMembers(ref r, JoinAcceptFrame.MaxMembers, out var view)
-            ? new LeaseFrame(name, view!)
+        TryReadName(ref r, out var name) && TryReadMembers(ref r, JoinAcceptFrame.MaxMembers, out var view) && r.TryReadVarint(out var seniority)
+            ? new LeaseFrame(name, view!, seniority)
             : null;
 
     private static bool TryReadName(ref WireReader r, out string name) =>
@@ -427,6 +428,7 @@ public static class WireCodec
                 w.WriteVarint(i.BaseSeq);
                 WriteMembers(ref w, i.Known);
                 WriteClock(ref w, i.Departed ?? VectorClock.Empty);
+                w.WriteVarint(i.Seniority);
                 break;
             case PingFrame p:
                 w.WriteU64(p.Token);
@@ -443,6 +445,7 @@ public static class WireCodec
             case JoinAcceptFrame a:
                 w.WriteEndpoint(a.ObservedEndpoint);
                 WriteMembers(ref w, a.Members);
+                w.WriteVarint(a.Seniority);
                 break;
             case JoinDenyFrame d:
                 w.WriteU8((byte)d.Reason);
@@ -451,6 +454,7 @@ public static class WireCodec
             case LeaseFrame l:
                 w.WriteShortString(l.Name);
                 WriteMembers(ref w, l.View);
+                w.WriteVarint(l.Seniority);
                 break;
             case JoinForwardFrame f:
                 w.WriteU64(f.Newcomer.Value);
@@ -517,14 +521,14 @@ public static class WireCodec
         AckFrame a => ClockSize(a.Received) + WireWriter.VarintSize(a.PrivateReceived),
         NackFrame n => 1 + 8 + 1 + n.Missing.Sum(static r => WireWriter.VarintSize(r.First) + WireWriter.VarintSize(r.Last - r.First)),
         IntroFrame i => 1 + WireWriter.ShortStringSize(i.Name) + WireWriter.EndpointSize(i.Endpoint) + WireWriter.VarintSize(i.BaseSeq) + MembersSize(i.Known)
-            + ClockSize(i.Departed ?? VectorClock.Empty),
+            + ClockSize(i.Departed ?? VectorClock.Empty) + WireWriter.VarintSize(i.Seniority),
         PingFrame => 8,
         PongFrame => 8,
         LeaveFrame l => WireWriter.VarintSize(l.FinalSeq),
         JoinRequestFrame j => WireWriter.ShortStringSize(j.Name),
-        JoinAcceptFrame a => WireWriter.EndpointSize(a.ObservedEndpoint) + MembersSize(a.Members),
+        JoinAcceptFrame a => WireWriter.EndpointSize(a.ObservedEndpoint) + MembersSize(a.Members) + WireWriter.VarintSize(a.Seniority),
         JoinDenyFrame d => 1 + WireWriter.StringSize(d.Message),
-        LeaseFrame l => WireWriter.ShortStringSize(l.Name) + MembersSize(l.View),
+        LeaseFrame l => WireWriter.ShortStringSize(l.Name) + MembersSize(l.View) + WireWriter.VarintSize(l.Seniority),
         JoinForwardFrame f => 8 + WireWriter.ShortStringSize(f.Name) + WireWriter.EndpointSize(f.Endpoint),
         _ => throw new InvalidOperationException($"unknown frame {frame.GetType().Name}"),
     };

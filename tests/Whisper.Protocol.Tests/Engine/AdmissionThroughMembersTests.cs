@@ -80,4 +80,53 @@ public sealed class AdmissionThroughMembersTests
         Assert.Equal(DenyReason.InvalidName, denied.Reason);
         Assert.Contains(MemberName.Rule, denied.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_newcomer_with_the_smallest_id_does_not_take_admission_over_from_the_member_that_admitted_it()
+    {
+        var net = GroupWithServerGone(3);
+        var forwardedTo = new List<System.Net.IPEndPoint>();
+        net.Drop = d =>
+        {
+            if (d.Frames.Any(static f => f is JoinForwardFrame))
+            {
+                forwardedTo.Add(d.To);
+            }
+
+            return false;
+        };
+
+        var early = net.Add("early", net["m1"].Endpoint, new MemberId(1)); // ranks before every member by id
+        net.RunUntil(() => net.Nodes.All(n => n.Engine.Members.Count == 4), TimeSpan.FromSeconds(5));
+        var late = net.Add("late", net["m3"].Endpoint);
+        net.RunUntil(() => late.Engine.State == EngineState.Joined, TimeSpan.FromSeconds(5));
+
+        Assert.NotEmpty(forwardedTo);
+        Assert.All(forwardedTo, to => Assert.Equal(net["m1"].Endpoint, to)); // m1 is the most senior member: it stays the coordinator
+        Assert.DoesNotContain(early.Endpoint, forwardedTo);
+    }
+
+    [Fact]
+    public void A_member_that_lists_a_newcomer_whose_acceptance_was_lost_admits_it_when_the_server_is_gone()
+    {
+        var net = new EngineHarness();
+        net.Form("m1");
+        var acceptsToLate = 0;
+        net.Drop = d => d.Frames.Any(static f => f is JoinAcceptFrame) && d.To.Port == 5000 && d.To.Address.ToString() == "127.0.0.2" && acceptsToLate++ == 0;
+
+        var late = net.Add("late"); // the server admits it, but the answer is lost
+        net.RunFor(TimeSpan.FromMilliseconds(50));
+        var m2 = net.Add("m2"); // learns of "late" from its own JoinAccept
+        net.RunUntil(() => m2.Engine.State == EngineState.Joined, TimeSpan.FromSeconds(5));
+        net.ServerUp = false; // before "late" asks again
+
+        net.RunUntil(() => late.Engine.State != EngineState.Joining, TimeSpan.FromSeconds(8));
+
+        Assert.Equal(EngineState.Joined, late.Engine.State);
+        net.RunFor(TimeSpan.FromSeconds(1));
+        foreach (var n in net.Nodes)
+        {
+            Assert.Equal(["late", "m1", "m2"], n.Engine.Members.Where(m => m.Status == MemberStatus.Up).Select(m => m.Member.Name).Order());
+        }
+    }
 }

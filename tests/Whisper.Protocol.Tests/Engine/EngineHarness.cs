@@ -40,11 +40,11 @@ internal sealed class EngineHarness
 
     public Node Add(string name) => Add(name, ServerEndpoint);
 
-    /// <summary>Starts a node that joins through <paramref name="contact"/> (the server, or a member).</summary>
-    public Node Add(string name, IPEndPoint contact)
+    /// <summary>Starts a node that joins through <paramref name="contact"/> (the server, or a member); ids grow with each node unless given.</summary>
+    public Node Add(string name, IPEndPoint contact, MemberId? id = null)
     {
         var index = Nodes.Count + 1;
-        var engine = new WhisperEngine(Options, name, new MemberId(0x1000UL * (ulong)index + 7), (ulong)index);
+        var engine = new WhisperEngine(Options, name, id ?? new MemberId(0x1000UL * (ulong)index + 7), (ulong)index);
         var node = new Node(name, new IPEndPoint(IPAddress.Parse($"127.0.0.{index}"), 5000), engine);
         Nodes.Add(node);
         engine.Start(contact, Now);
@@ -193,8 +193,9 @@ internal sealed class EngineHarness
                     _admitted.Add(new MemberRecord(header.From, join.Name, d.From));
                 }
 
+                var seniority = (ulong)_admitted.FindIndex(m => m.Id == header.From) + 1; // admission order, as the real server numbers it
                 _inFlight.Add(new Datagram(ServerEndpoint, d.From,
-                    WireCodec.Encode(new DatagramHeader(MemberId.None, header.From), new JoinAcceptFrame(d.From, others))));
+                    WireCodec.Encode(new DatagramHeader(MemberId.None, header.From), new JoinAcceptFrame(d.From, others, seniority))));
             }
         }
     }
