@@ -155,7 +155,7 @@ public sealed class WireCodecMalformedInputTests
 
     [Theory]
     [InlineData(0x00)]
-    [InlineData(0x09)]
+    [InlineData(0x0a)]
     [InlineData(0x0f)]
     [InlineData(0x15)]
     [InlineData(0xff)]
@@ -189,6 +189,7 @@ public sealed class WireCodecMalformedInputTests
     [InlineData(FrameType.Ping)]
     [InlineData(FrameType.Pong)]
     [InlineData(FrameType.Leave)]
+    [InlineData(FrameType.Evicted)]
     [InlineData(FrameType.JoinRequest)]
     [InlineData(FrameType.JoinAccept)]
     [InlineData(FrameType.JoinDeny)]
@@ -441,6 +442,17 @@ public sealed class WireCodecMalformedInputTests
         AssertFrameOk(FrameType.Intro, new Bytes().U8(0).ShortString("me").Endpoint(V4).Varint(3).U8(0).Raw(Departed(16).ToArray()).Varint(1));
         AssertFrameMalformed(FrameType.Intro, new Bytes().U8(0).ShortString("me").Endpoint(V4).Varint(3).U8(0).Raw(Departed(17).ToArray()).Varint(1));
     }
+
+    [Theory]
+    [InlineData(0, 1UL)] // an empty view
+    [InlineData(17, 1UL)] // more members than a group can hold
+    [InlineData(3, 0UL)] // no senior member
+    public void AnEvictedNoticeNeedsAViewOfOneToSixteenAndASeniorMember(byte size, ulong senior) =>
+        AssertFrameMalformed(FrameType.Evicted, new Bytes().U8(size).Varint(0).U64(senior));
+
+    [Fact]
+    public void AnEvictedNoticeWithAPlausibleViewIsAccepted() =>
+        AssertFrameOk(FrameType.Evicted, new Bytes().U8(16).Varint(5).U64(7));
 
     [Fact]
     public void MemberWithIdZeroIsMalformed() =>

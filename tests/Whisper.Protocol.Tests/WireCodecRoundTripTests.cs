@@ -338,6 +338,12 @@ public sealed class WireCodecRoundTripTests
     }
 
     [Fact]
+    public void EvictedHasTheDocumentedLayout() =>
+        Assert.Equal(
+            "09" + "000a" + "09" + "03" + "0000000000000042",
+            Wire.Hex(WireCodec.Encode(Samples.Header, new EvictedFrame(9, 3, new MemberId(0x42))).AsSpan(WireCodec.HeaderSize)));
+
+    [Fact]
     public void DiscoveryFramesHaveTheDocumentedLayout()
     {
         var bytes = WireCodec.Encode(

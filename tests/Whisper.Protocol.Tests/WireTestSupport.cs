@@ -157,21 +157,23 @@ internal static class Samples
         ["nack-broadcast"] = new NackFrame(StreamKind.Broadcast, Carol, [new SeqRange(1, 1), new SeqRange(5, 9), new SeqRange(ulong.MaxValue - 1, ulong.MaxValue)]),
         ["nack-private"] = new NackFrame(StreamKind.Private, MemberId.None, [new SeqRange(3, 3)]),
         ["intro-reply-requested"] = new IntroFrame(true, "alice", V4, 42, [new MemberRecord(Carol, "carol", V6), new MemberRecord(Bob, "bob.2", V4MappedV6)]),
-        ["intro-no-known"] = new IntroFrame(false, "Bob_2", V6Loopback, 0, []),
+        ["intro-no-known"] = new IntroFrame(false, "Bob_2", V6Loopback, 0, [], Seniority: 1000),
         ["intro-with-departed"] = new IntroFrame(false, "carol", V4, 3, [], VectorClock.From([new ClockEntry(Bob, 12), new ClockEntry(Carol, 1)])),
         ["ping"] = new PingFrame(ulong.MaxValue),
         ["pong"] = new PongFrame(0x0102030405060708),
         ["leave"] = new LeaveFrame(1000),
+        ["evicted"] = new EvictedFrame(9, 300, Carol),
+        ["evicted-alone"] = new EvictedFrame(1, 0, Alice),
         ["join-request"] = new JoinRequestFrame("alice"),
         ["join-request-name-not-judged-by-codec"] = new JoinRequestFrame("bad name! ünïcode 名前"),
-        ["join-accept"] = new JoinAcceptFrame(V4, [new MemberRecord(Bob, "bob", V4), new MemberRecord(Carol, "carol", V6)]),
+        ["join-accept"] = new JoinAcceptFrame(V4, [new MemberRecord(Bob, "bob", V4), new MemberRecord(Carol, "carol", V6)], 3),
         ["join-accept-first-member"] = new JoinAcceptFrame(V6, []),
         ["join-deny-other"] = new JoinDenyFrame(DenyReason.Other, ""),
         ["join-deny-full"] = new JoinDenyFrame(DenyReason.Full, "the group has 10 members"),
         ["join-deny-name-taken"] = new JoinDenyFrame(DenyReason.NameTaken, "alice is taken"),
         ["join-deny-invalid-name"] = new JoinDenyFrame(DenyReason.InvalidName, MemberName.Rule),
         ["join-deny-version"] = new JoinDenyFrame(DenyReason.VersionMismatch, "server speaks version 1 — ünïcode"),
-        ["lease"] = new LeaseFrame("alice", [new MemberRecord(Bob, "bob", V4)]),
+        ["lease"] = new LeaseFrame("alice", [new MemberRecord(Bob, "bob", V4)], 12),
         ["lease-alone"] = new LeaseFrame("alice", []),
         ["join-forward"] = new JoinForwardFrame(Carol, "carol", V6),
     };
@@ -234,6 +236,7 @@ internal static class FrameAssert
                 Assert.Equal(e.BaseSeq, i.BaseSeq);
                 Assert.Equal(e.Known, i.Known);
                 ClockEqual(e.Departed ?? VectorClock.Empty, i.Departed ?? VectorClock.Empty);
+                Assert.Equal(e.Seniority, i.Seniority);
                 break;
             case PingFrame e:
                 Assert.Equal(e.Token, ((PingFrame)actual).Token);
@@ -251,6 +254,7 @@ internal static class FrameAssert
                 var j = (JoinAcceptFrame)actual;
                 Assert.Equal(e.ObservedEndpoint, j.ObservedEndpoint);
                 Assert.Equal(e.Members, j.Members);
+                Assert.Equal(e.Seniority, j.Seniority);
                 break;
             case JoinDenyFrame e:
                 var d = (JoinDenyFrame)actual;
@@ -261,6 +265,10 @@ internal static class FrameAssert
                 var l = (LeaseFrame)actual;
                 Assert.Equal(e.Name, l.Name);
                 Assert.Equal(e.View, l.View);
+                Assert.Equal(e.Seniority, l.Seniority);
+                break;
+            case EvictedFrame e:
+                Assert.Equal(e, (EvictedFrame)actual);
                 break;
             case JoinForwardFrame e:
                 var f = (JoinForwardFrame)actual;

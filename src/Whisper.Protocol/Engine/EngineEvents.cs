@@ -51,6 +51,13 @@ public sealed record MemberStatusEvent(MemberRef Member, MemberStatus Status) : 
 /// <summary>This node's graceful leave has finished; the adapter may close its socket.</summary>
 public sealed record LeftEvent : EngineEvent;
 
+/// <summary>
+/// The group declared this incarnation down (it was paused, cut off, or on the smaller side of a healed partition)
+/// and this node found out; the engine is finished. The application should join again as a new incarnation
+/// (same name, new id) through <see cref="Contact"/>, a member of the group that removed it.
+/// </summary>
+public sealed record EvictedEvent(System.Net.IPEndPoint Contact, string Reason) : EngineEvent;
+
 /// <summary>Result of a send command.</summary>
 public enum SendStatus
 {
@@ -80,12 +87,17 @@ public enum EngineState
     Leaving,
     Left,
     Denied,
+
+    /// <summary>The group removed this incarnation (see <see cref="EvictedEvent"/>); the engine is finished.</summary>
+    Evicted,
 }
 
 /// <summary>Counters for diagnostics, the status bar and benchmarks. Mutable only by the engine.</summary>
 public sealed class EngineStats
 {
     public long DatagramsSent { get; internal set; }
+    public long EvictionNoticesSent { get; internal set; }
+    public long DownProbesSent { get; internal set; }
     public long BytesSent { get; internal set; }
     public long DatagramsReceived { get; internal set; }
     public long MalformedDropped { get; internal set; }

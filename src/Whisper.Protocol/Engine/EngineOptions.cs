@@ -49,6 +49,16 @@ public sealed record EngineOptions
     /// <summary>Silence after which a member is reported <see cref="MemberStatus.Down"/> and leaves the view.</summary>
     public TimeSpan DownAfter { get; init; } = TimeSpan.FromMilliseconds(2500);
 
+    /// <summary>
+    /// How long a member keeps probing the last address of a member it declared down (one ping per
+    /// <see cref="DownProbeInterval"/>), so that when a partition heals or a paused process resumes the two sides
+    /// find each other and the removed side rejoins.
+    /// </summary>
+    public TimeSpan DownProbeFor { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Interval of probes to members declared down (see <see cref="DownProbeFor"/>).</summary>
+    public TimeSpan DownProbeInterval { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Interval between join requests to the discovery contact.</summary>
     public TimeSpan JoinRetryInterval { get; init; } = TimeSpan.FromMilliseconds(300);
 

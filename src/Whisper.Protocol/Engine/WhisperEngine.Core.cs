@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using Whisper.Protocol.Wire;
@@ -24,6 +25,10 @@ public sealed partial class WhisperEngine
     private readonly Dictionary<MemberId, Peer> _peers = [];
     private readonly List<Peer> _peerOrder = [];
     private readonly HashSet<MemberId> _tombstones = [];
+    private readonly HashSet<MemberId> _downed = [];
+    private readonly List<DownProbe> _downProbes = [];
+    private readonly Dictionary<MemberId, TimeSpan> _noticeAllowedAt = [];
+    private TimeSpan _nextDownProbeAt = TimeSpan.MaxValue;
 
     // Departed members whose streams are complete everywhere: their clock entries count as satisfied forever.
     private readonly Dictionary<MemberId, (ulong Final, TimeSpan At)> _retired = [];
@@ -73,7 +78,7 @@ public sealed partial class WhisperEngine
     {
         get
         {
-            if (State is EngineState.Idle or EngineState.Left or EngineState.Denied)
+            if (State is EngineState.Idle or EngineState.Left or EngineState.Denied or EngineState.Evicted)
             {
                 return null;
             }
@@ -88,6 +93,7 @@ public sealed partial class WhisperEngine
             {
                 t = Min(t, _nextLeaseAt);
                 t = Min(t, _nextGossipAt);
+                t = Min(t, _nextDownProbeAt);
             }
 
             if (State == EngineState.Leaving)
@@ -135,7 +141,7 @@ public sealed partial class WhisperEngine
         {
             var list = new List<MemberSnapshot>(_peerOrder.Count + 1)
             {
-                new(Self, State is EngineState.Left ? MemberStatus.Left : MemberStatus.Up, true, _selfEndpoint, null),
+                new(Self, State switch { EngineState.Left => MemberStatus.Left, EngineState.Evicted => MemberStatus.Down, _ => MemberStatus.Up }, true, _selfEndpoint, null),
             };
             foreach (var p in _peerOrder)
             {
@@ -343,7 +349,7 @@ public sealed partial class WhisperEngine
         ArgumentNullException.ThrowIfNull(from);
         Advance(now);
         Stats.DatagramsReceived++;
-        if (State is EngineState.Idle or EngineState.Left or EngineState.Denied)
+        if (State is EngineState.Idle or EngineState.Left or EngineState.Denied or EngineState.Evicted)
         {
             return;
         }
@@ -383,6 +389,20 @@ public sealed partial class WhisperEngine
         }
 
         _peers.TryGetValue(header.From, out var peer);
+        if (header.To == Self.Id && _decoded.Find(static f => f is EvictedFrame) is EvictedFrame evicted)
+        {
+            OnEvicted(from, header.From, peer, evicted);
+            return;
+        }
+
+        if (peer?.Status == MemberStatus.Down || (peer is null && _downed.Contains(header.From)))
+        {
+            // We declared it down; it is still (or again) talking: tell it, so it rejoins as a new incarnation.
+            NoticeEvicted(from, header.From, now);
+            Stats.ForeignDropped++;
+            return;
+        }
+
         if (peer is null && TryHandleAdmission(from, header, now))
         {
             return;
@@ -513,7 +533,7 @@ public sealed partial class WhisperEngine
     public void OnTimeout(TimeSpan now)
     {
         Advance(now);
-        if (State is EngineState.Idle or EngineState.Left or EngineState.Denied)
+        if (State is EngineState.Idle or EngineState.Left or EngineState.Denied or EngineState.Evicted)
         {
             return;
         }
@@ -594,6 +614,11 @@ public sealed partial class WhisperEngine
         if (State == EngineState.Joined && now >= _nextGossipAt)
         {
             GossipMembership(now);
+        }
+
+        if (State == EngineState.Joined && now >= _nextDownProbeAt)
+        {
+            ProbeDownMembers(now);
         }
 
         if (State == EngineState.Joined && now >= _nextLeaseAt && LeaseTarget is { } leaseTarget)
@@ -977,6 +1002,7 @@ public sealed partial class WhisperEngine
         peer.Endpoint = from;
         if (!peer.HeardIntro)
         {
+            _downProbes.RemoveAll(p => string.Equals(p.Name, intro.Name, StringComparison.Ordinal)); // it is back as a new incarnation
             peer.HeardIntro = true;
             peer.Seniority = intro.Seniority;
             peer.Name = intro.Name;
@@ -1089,8 +1115,141 @@ public sealed partial class WhisperEngine
 
         SetStatus(peer, MemberStatus.Down);
         _tombstones.Add(peer.Id);
+        _downed.Add(peer.Id);
+        if (peer.HeardIntro)
+        {
+            if (_downProbes.Count >= MaxDownProbes)
+            {
+                _downProbes.RemoveAt(0);
+            }
+
+            _downProbes.Add(new DownProbe(peer.Id, peer.Name, peer.Endpoint, _now + _options.DownProbeFor));
+            _nextDownProbeAt = Min(_nextDownProbeAt, _now + _options.DownProbeInterval);
+        }
+
         ReleaseLinks(peer);
         UpdateStability();
+    }
+
+    // ------------------------------------------------------------------ eviction and merge
+
+    /// <summary>At most this many members declared down are probed at once (the most recent).</summary>
+    private const int MaxDownProbes = 16;
+
+    /// <summary>Eviction notices to one incarnation are at most this frequent.</summary>
+    private static readonly TimeSpan NoticeInterval = TimeSpan.FromMilliseconds(250);
+
+    private sealed record DownProbe(MemberId Id, string Name, IPEndPoint Endpoint, TimeSpan Until);
+
+    /// <summary>
+    /// Pings the last address of every member declared down in the last <see cref="EngineOptions.DownProbeFor"/>: a
+    /// resumed or reconnected member answers (anything), which earns it an eviction notice, and a member on the other
+    /// side of a healed partition, which declared us down too, answers with its own notice.
+    /// </summary>
+    private void ProbeDownMembers(TimeSpan now)
+    {
+        _downProbes.RemoveAll(p => p.Until <= now);
+        foreach (var probe in _downProbes)
+        {
+            _controlOut.Enqueue((probe.Endpoint, probe.Id, new PingFrame((ulong)now.Ticks)));
+            Stats.DownProbesSent++;
+        }
+
+        _nextDownProbeAt = _downProbes.Count == 0 ? TimeSpan.MaxValue : now + _options.DownProbeInterval;
+    }
+
+    private void NoticeEvicted(IPEndPoint endpoint, MemberId id, TimeSpan now)
+    {
+        if (State != EngineState.Joined || id.IsNone)
+        {
+            return;
+        }
+
+        if (_noticeAllowedAt.TryGetValue(id, out var allowed) && now < allowed)
+        {
+            return;
+        }
+
+        if (_noticeAllowedAt.Count >= 4 * MaxDownProbes)
+        {
+            _noticeAllowedAt.Clear();
+        }
+
+        _noticeAllowedAt[id] = now + NoticeInterval;
+        var (size, seniority, senior) = ViewSummary();
+        _controlOut.Enqueue((endpoint, id, new EvictedFrame(size, seniority, senior)));
+        Stats.EvictionNoticesSent++;
+    }
+
+    /// <summary>This node's view: how many members (itself included) and its most senior member.</summary>
+    private (byte Size, ulong Seniority, MemberId Id) ViewSummary()
+    {
+        var size = 1;
+        var seniority = _seniority;
+        var id = Self.Id;
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView && p.HeardIntro)
+            {
+                size++;
+                if (MoreSenior(p.Seniority, p.Id, seniority, id))
+                {
+                    (seniority, id) = (p.Seniority, p.Id);
+                }
+            }
+        }
+
+        return ((byte)Math.Min(size, 16), seniority, id);
+    }
+
+    /// <summary>
+    /// Another member's group declared us down. If we still see that member, the group moved on without us (we were
+    /// paused or cut off): we rejoin. If we declared it down too (a healed partition), the smaller side rejoins the
+    /// larger one, and on a tie the side whose most senior member is less senior; the other side answers with its own
+    /// notice so both reach the same verdict.
+    /// </summary>
+    private void OnEvicted(IPEndPoint from, MemberId sender, Peer? peer, EvictedFrame notice)
+    {
+        if (State != EngineState.Joined)
+        {
+            return;
+        }
+
+        string reason;
+        if (peer is { InView: true })
+        {
+            reason = $"{peer.Name} and the rest of the group declared this node down (it was paused or cut off)";
+        }
+        else
+        {
+            var (size, seniority, senior) = ViewSummary();
+            var theyWin = notice.ViewSize > size
+                || (notice.ViewSize == size && MoreSenior(notice.SeniorSeniority, notice.SeniorId, seniority, senior));
+            if (!theyWin)
+            {
+                NoticeEvicted(from, sender, _now);
+                return;
+            }
+
+            reason = string.Create(CultureInfo.InvariantCulture,
+                $"the group split; this side ({size} members) rejoins the other side ({notice.ViewSize} members)");
+        }
+
+        // Tell our side we are gone (they report us left and complete our stream), then stop.
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView)
+            {
+                _controlOut.Enqueue((p.Endpoint, p.Id, new LeaveFrame(MySeq)));
+            }
+
+            ReleaseLinks(p);
+        }
+
+        _downProbes.Clear();
+        _nextDownProbeAt = TimeSpan.MaxValue;
+        State = EngineState.Evicted;
+        _events.Enqueue(new EvictedEvent(from, reason));
     }
 
     private void OnPeerLeave(Peer peer, LeaveFrame leave)

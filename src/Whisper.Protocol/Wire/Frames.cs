@@ -14,6 +14,7 @@ public enum FrameType : byte
     Ping = 0x06,
     Pong = 0x07,
     Leave = 0x08,
+    Evicted = 0x09,
     JoinRequest = 0x10,
     JoinAccept = 0x11,
     JoinDeny = 0x12,
@@ -182,6 +183,19 @@ public sealed record LeaveFrame(ulong FinalSeq) : Frame
     public override FrameType Type => FrameType.Leave;
 
     public override string Describe() => $"Leave final={FinalSeq}";
+}
+
+/// <summary>
+/// Member to a member its group declared down (header <c>to</c> = that incarnation): "my group removed you".
+/// <see cref="ViewSize"/> and the most senior member of the sender's view (<see cref="SeniorSeniority"/>,
+/// <see cref="SeniorId"/>) let two sides that removed each other (a healed partition) agree which one rejoins the
+/// other: the smaller group, or on a tie the one whose most senior member is less senior.
+/// </summary>
+public sealed record EvictedFrame(byte ViewSize, ulong SeniorSeniority, MemberId SeniorId) : Frame
+{
+    public override FrameType Type => FrameType.Evicted;
+
+    public override string Describe() => $"Evicted view={ViewSize} senior={SeniorSeniority}/{SeniorId.ToString()[..6]}";
 }
 
 /// <summary>Newcomer to discovery server: admit me under this name (header.From is my new incarnation id).</summary>

@@ -127,6 +127,7 @@ public static class WireCodec
                 case FrameType.Ping: frame = br.TryReadU64(out var ping) ? new PingFrame(ping) : null; break;
                 case FrameType.Pong: frame = br.TryReadU64(out var pong) ? new PongFrame(pong) : null; break;
                 case FrameType.Leave: frame = br.TryReadVarint(out var fin) ? new LeaveFrame(fin) : null; break;
+                case FrameType.Evicted: frame = ReadEvicted(ref br); break;
                 case FrameType.JoinRequest: frame = ReadJoinRequest(ref br); break;
                 case FrameType.JoinAccept: frame = ReadJoinAccept(ref br); break;
                 case FrameType.JoinDeny: frame = ReadJoinDeny(ref br); break;
@@ -242,6 +243,14 @@ public static class WireCodec
 
         return new IntroFrame((flags & 1) != 0, name, endpoint!, baseSeq, known!, departed, seniority);
     }
+
+    private static EvictedFrame? ReadEvicted(ref WireReader r) =>
+        r.TryReadU8(out var size) && size is >= 1 and <= MaxEvictedViewSize && r.TryReadVarint(out var seniority) && r.TryReadU64(out var senior) && senior != 0
+            ? new EvictedFrame(size, seniority, new MemberId(senior))
+            : null;
+
+    /// <summary>The largest view an <see cref="EvictedFrame"/> may report (16 members, as member lists).</summary>
+    private const int MaxEvictedViewSize = 16;
 
     private static JoinRequestFrame? ReadJoinRequest(ref WireReader r) =>
         r.TryReadShortString(255, out var name) ? new JoinRequestFrame(name) : null; // the server judges the name
@@ -439,6 +448,11 @@ public static class WireCodec
             case LeaveFrame l:
                 w.WriteVarint(l.FinalSeq);
                 break;
+            case EvictedFrame e:
+                w.WriteU8(e.ViewSize);
+                w.WriteVarint(e.SeniorSeniority);
+                w.WriteU64(e.SeniorId.Value);
+                break;
             case JoinRequestFrame j:
                 w.WriteShortString(j.Name);
                 break;
@@ -490,6 +504,7 @@ public static class WireCodec
             NackFrame n when n.Missing.Any(static r => r.First == 0 || r.Last < r.First) => "nack range must be non-empty and start at 1 or later",
             IntroFrame i when !MemberName.IsValid(i.Name) || i.Known.Count > IntroFrame.MaxKnown || !MembersEncodable(i.Known)
                 || (i.Departed is { } dep && (dep.Count > IntroFrame.MaxDeparted || !ClockEncodable(dep))) => "intro not encodable",
+            EvictedFrame e when e.ViewSize is 0 or > MaxEvictedViewSize || e.SeniorId.IsNone => "evicted notice needs a view of 1-16 and a senior id",
             JoinRequestFrame j when System.Text.Encoding.UTF8.GetByteCount(j.Name) > 255 => "join request name longer than 255 bytes",
             JoinForwardFrame f when f.Newcomer.IsNone || System.Text.Encoding.UTF8.GetByteCount(f.Name) > 255 => "join forward not encodable",
             JoinAcceptFrame a when a.Members.Count > JoinAcceptFrame.MaxMembers || !MembersEncodable(a.Members) => "member list not encodable",
@@ -525,6 +540,7 @@ public static class WireCodec
         PingFrame => 8,
         PongFrame => 8,
         LeaveFrame l => WireWriter.VarintSize(l.FinalSeq),
+        EvictedFrame e => 1 + WireWriter.VarintSize(e.SeniorSeniority) + 8,
         JoinRequestFrame j => WireWriter.ShortStringSize(j.Name),
         JoinAcceptFrame a => WireWriter.EndpointSize(a.ObservedEndpoint) + MembersSize(a.Members) + WireWriter.VarintSize(a.Seniority),
         JoinDenyFrame d => 1 + WireWriter.StringSize(d.Message),

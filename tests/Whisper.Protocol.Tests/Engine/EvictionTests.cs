@@ -1,0 +1,94 @@
+using Whisper.Protocol.Engine;
+using Whisper.Protocol.Wire;
+using Xunit;
+
+namespace Whisper.Protocol.Tests.Engine;
+
+/// <summary>
+/// What happens to a member the group declared down while it was still alive: paused, cut off, or on the smaller
+/// side of a partition. It finds out, the engine says so with <see cref="EvictedEvent"/> and stops, and the group
+/// keeps its view.
+/// </summary>
+public sealed class EvictionTests
+{
+    [Fact]
+    public void A_member_paused_past_the_down_timeout_is_told_on_resume_and_reports_a_member_to_rejoin_through()
+    {
+        var net = new EngineHarness();
+        net.Form("m1", "m2", "m3");
+        var m3 = net["m3"];
+
+        m3.Crashed = true; // paused: it neither sends nor receives, and its timers do not run
+        net.RunFor(TimeSpan.FromSeconds(4));
+        Assert.All(net.Nodes.Where(n => n != m3), n => Assert.Equal(MemberStatus.Down, StatusOf(n, "m3")));
+        m3.Crashed = false; // resumed
+        net.RunUntil(() => m3.Engine.State == EngineState.Evicted, TimeSpan.FromSeconds(3));
+
+        var evicted = Assert.Single(m3.Events.OfType<EvictedEvent>());
+        Assert.Contains(evicted.Contact, new[] { net["m1"].Endpoint, net["m2"].Endpoint });
+        Assert.Null(m3.Engine.NextTimeout);
+        Assert.All(new[] { net["m1"], net["m2"] }, n => Assert.Equal(EngineState.Joined, n.Engine.State));
+    }
+
+    [Fact]
+    public void After_a_partition_heals_the_smaller_side_is_evicted_and_the_larger_side_keeps_going()
+    {
+        var net = new EngineHarness();
+        net.Form("m1", "m2", "m3", "m4", "m5");
+        var small = new[] { net["m4"], net["m5"] };
+        var large = new[] { net["m1"], net["m2"], net["m3"] };
+        var cut = true;
+        net.Drop = d => cut && small.Any(n => n.Endpoint.Equals(d.From)) != small.Any(n => n.Endpoint.Equals(d.To));
+
+        net.RunFor(TimeSpan.FromSeconds(4));
+        Assert.All(large, n => Assert.Equal(MemberStatus.Down, StatusOf(n, "m4")));
+        Assert.All(small, n => Assert.Equal(MemberStatus.Down, StatusOf(n, "m1")));
+        cut = false;
+        net.RunUntil(() => small.All(n => n.Engine.State == EngineState.Evicted), TimeSpan.FromSeconds(5));
+
+        Assert.All(large, n => Assert.Equal(EngineState.Joined, n.Engine.State));
+        Assert.All(small, n => Assert.Contains(Assert.Single(n.Events.OfType<EvictedEvent>()).Contact, large.Select(l => l.Endpoint)));
+    }
+
+    [Fact]
+    public void A_side_of_equal_size_yields_to_the_side_with_the_most_senior_member()
+    {
+        var net = new EngineHarness();
+        net.Form("m1", "m2", "m3", "m4"); // the server numbers them 1-4: m1 is the most senior
+        var withSenior = new[] { net["m1"], net["m3"] };
+        var without = new[] { net["m2"], net["m4"] };
+        var cut = true;
+        net.Drop = d => cut && withSenior.Any(n => n.Endpoint.Equals(d.From)) != withSenior.Any(n => n.Endpoint.Equals(d.To));
+
+        net.RunFor(TimeSpan.FromSeconds(4));
+        cut = false;
+        net.RunUntil(() => without.All(n => n.Engine.State == EngineState.Evicted), TimeSpan.FromSeconds(5));
+
+        Assert.All(withSenior, n => Assert.Equal(EngineState.Joined, n.Engine.State));
+    }
+
+    [Fact]
+    public void A_crashed_member_is_probed_at_its_last_address_and_nobody_is_evicted()
+    {
+        var net = new EngineHarness();
+        net.Form("m1", "m2");
+        var probes = 0;
+        net.Drop = d =>
+        {
+            probes += d.To.Equals(net.Nodes[1].Endpoint) && d.Frames.Any(static f => f is PingFrame) ? 1 : 0;
+            return false;
+        };
+        net.Nodes[1].Crashed = true;
+
+        net.RunFor(TimeSpan.FromSeconds(10));
+
+        Assert.Contains(net["m1"].Events.OfType<MemberStatusEvent>(), e => e.Member.Name == "m2" && e.Status == MemberStatus.Down);
+        Assert.InRange(net["m1"].Engine.Stats.DownProbesSent, 6, 9); // one per second once it was declared down
+        Assert.True(probes >= net["m1"].Engine.Stats.DownProbesSent);
+        Assert.Equal(EngineState.Joined, net["m1"].Engine.State);
+        Assert.Empty(net["m1"].Events.OfType<EvictedEvent>());
+    }
+
+    private static MemberStatus? StatusOf(EngineHarness.Node node, string name) =>
+        node.Engine.Members.FirstOrDefault(m => m.Member.Name == name)?.Status;
+}
