@@ -32,3 +32,17 @@ public sealed record MemberChanged(MemberRef Member, MemberStatus Status) : Whis
 {
     public string Name => Member.Name;
 }
+
+/// <summary>
+/// The group declared this node down while it was alive (it was paused or cut off, or was on the smaller side of a
+/// partition that healed) and told it so. With <see cref="WhisperNodeOptions.AutoRejoin"/> the node joins again
+/// at once as a new incarnation; messages of <paramref name="Previous"/> keep its id.
+/// </summary>
+public sealed record Evicted(MemberRef Previous, string Reason, bool Rejoining) : WhisperEvent;
+
+/// <summary>After <see cref="Evicted"/>: this node is a member again as the new incarnation <paramref name="Self"/>.</summary>
+public sealed record Rejoined(MemberRef Self, IReadOnlyList<MemberRef> Members) : WhisperEvent;
+
+/// <summary>After <see cref="Evicted"/>: the group refused the new incarnation (for instance full meanwhile); the node stops.</summary>
+public sealed record RejoinFailed(Whisper.Protocol.Wire.DenyReason Reason, string Message) : WhisperEvent;
+

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using Whisper.Protocol;
 using Whisper.Protocol.Engine;
 using Whisper.Protocol.Wire;
 
@@ -189,6 +190,9 @@ public sealed partial class WhisperNode
             case SendStatus.UnknownRecipient:
                 command.Fail(new UnknownMemberException(command.To!, $"'{command.To}' is not a member of the group", null));
                 return true;
+            case SendStatus.NotJoined when _rejoining:
+                command.ReturnToPending(); // sent by the new incarnation once it is a member
+                return false;
             default:
                 command.Fail(new InvalidOperationException($"{Self} is not a member of the group right now ({_engine.State})"));
                 return true;
@@ -246,6 +250,14 @@ public sealed partial class WhisperNode
             Publish(engineEvent);
         }
 
+        if (_rejoinThrough is { } contact)
+        {
+            _rejoinThrough = null;
+            Reincarnate(contact);
+            AfterInput(isTimeout: true);
+            return;
+        }
+
         _state = (int)_engine.State;
         if (_membersDirty || isTimeout)
         {
@@ -271,18 +283,68 @@ public sealed partial class WhisperNode
                 _membersDirty = true;
                 _initialMembers = joined.Members;
                 Log.Joined(_logger, joined.Self.ToString(), joined.Members.Count);
+                if (_rejoining)
+                {
+                    _rejoining = false;
+                    _events.Writer.TryWrite(new Rejoined(joined.Self, joined.Members));
+                }
+
                 _joined.TrySetResult(joined);
                 break;
             case DeniedEvent denied:
                 Log.Denied(_logger, Self.ToString(), denied.Reason, denied.Message);
+                if (_rejoining)
+                {
+                    _rejoining = false;
+                    _events.Writer.TryWrite(new RejoinFailed(denied.Reason, denied.Message));
+                }
+
                 _joined.TrySetException(new WhisperJoinException(denied.Reason, denied.Message));
                 _finished = true;
+                break;
+            case EvictedEvent evicted:
+                _membersDirty = true;
+                Log.Evicted(_logger, Self.ToString(), evicted.Reason);
+                _events.Writer.TryWrite(new Evicted(Self, evicted.Reason, _options.AutoRejoin));
+                if (_options.AutoRejoin)
+                {
+                    _rejoinThrough = evicted.Contact;
+                }
+                else
+                {
+                    _finished = true;
+                }
+
                 break;
             case LeftEvent:
                 Log.Left(_logger, Self.ToString());
                 _finished = true;
                 break;
         }
+    }
+
+    /// <summary>
+    /// The group removed this incarnation: start a new one (same name, new id) that joins through the member that told
+    /// us, keeping the discovery server (if any) informed with leases. Sends asked for meanwhile wait for it.
+    /// </summary>
+    private void Reincarnate(IPEndPoint contact)
+    {
+        var previous = _engine.Self;
+        _engine = CreateEngine(new MemberId(RandomNonZero()), RandomNonZero());
+        _rejoining = true;
+        Log.Rejoining(_logger, previous.ToString(), _engine.Self.ToString(), contact.ToString());
+        _engine.Start(contact, Now(), _options.Server);
+    }
+
+    private WhisperEngine CreateEngine(MemberId id, ulong seed)
+    {
+        var engine = new WhisperEngine(_options.Engine, _options.Name, id, seed);
+        if (_logger.IsEnabled(LogLevel.Trace))
+        {
+            engine.Tracer = (t, line) => Log.EngineTrace(_logger, t.TotalMilliseconds, line);
+        }
+
+        return engine;
     }
 
     private void Rearm()
@@ -459,5 +521,11 @@ public sealed partial class WhisperNode
 
         [LoggerMessage(EventId = 15, Level = LogLevel.Trace, Message = "engine {Millis:0.000} ms: {Line}")]
         public static partial void EngineTrace(ILogger logger, double millis, string line);
+
+        [LoggerMessage(EventId = 16, Level = LogLevel.Warning, Message = "{Self} was removed from the group: {Reason}")]
+        public static partial void Evicted(ILogger logger, string self, string reason);
+
+        [LoggerMessage(EventId = 17, Level = LogLevel.Information, Message = "{Previous} rejoins as {Next} through {Contact}")]
+        public static partial void Rejoining(ILogger logger, string previous, string next, string contact);
     }
 }

@@ -33,7 +33,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private readonly IDatagramTransport _transport;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly WhisperEngine _engine;
+    private WhisperEngine _engine;
     private readonly long _epoch;
     private readonly Channel<NodeInput> _inbox;
     private readonly Channel<WhisperEvent> _events;
@@ -53,6 +53,8 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private int _disposed;
     private bool _finished;
     private bool _membersDirty;
+    private bool _rejoining;
+    private IPEndPoint? _rejoinThrough;
     private TimeSpan _lastNow;
     private long _sendFailures;
     private long _oversized;
@@ -64,13 +66,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
         _transport = transport;
         _time = time;
         _logger = loggers.CreateLogger<WhisperNode>();
-        var id = options.Id ?? new MemberId(RandomNonZero());
-        var seed = options.Seed ?? RandomNonZero();
-        _engine = new WhisperEngine(options.Engine, options.Name, id, seed);
-        if (_logger.IsEnabled(LogLevel.Trace))
-        {
-            _engine.Tracer = (t, line) => Log.EngineTrace(_logger, t.TotalMilliseconds, line);
-        }
+        _engine = CreateEngine(options.Id ?? new MemberId(RandomNonZero()), options.Seed ?? RandomNonZero());
 
         _epoch = time.GetTimestamp();
         _inbox = Channel.CreateBounded<NodeInput>(new BoundedChannelOptions(InboxCapacity)

@@ -54,6 +54,13 @@ public sealed record WhisperNodeOptions
     /// </summary>
     public TimeSpan? LeaveTimeout { get; init; }
 
+    /// <summary>
+    /// When the group declared this node down while it was alive (paused, cut off, on the smaller side of a healed
+    /// partition) and told it so: true (the default) joins again at once as a new incarnation under the same name
+    /// (<see cref="Evicted"/>, then <see cref="Rejoined"/> or <see cref="RejoinFailed"/>); false stops the node.
+    /// </summary>
+    public bool AutoRejoin { get; init; } = true;
+
     internal TimeSpan EffectiveLeaveTimeout => LeaveTimeout ?? Engine.LeaveLinger + TimeSpan.FromSeconds(3);
 
     /// <summary>Throws when the options cannot work (invalid name, bad engine settings, bad fault rates).</summary>

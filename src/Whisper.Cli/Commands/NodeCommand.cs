@@ -170,6 +170,15 @@ internal static partial class NodeCommand
                 case MemberChanged change:
                     output.Write(w => JsonProtocol.Member(w, change, time.GetUtcNow()));
                     break;
+                case Evicted evicted:
+                    output.Write(w => JsonProtocol.Evicted(w, evicted, time.GetUtcNow()));
+                    break;
+                case Rejoined rejoined:
+                    output.Write(w => JsonProtocol.Rejoined(w, rejoined, time.GetUtcNow()));
+                    break;
+                case RejoinFailed failed:
+                    output.Write(w => JsonProtocol.RejoinFailed(w, failed, time.GetUtcNow()));
+                    break;
             }
         }
     }

@@ -172,6 +172,41 @@ internal static class JsonProtocol
         Timestamp(w, now);
     }
 
+    /// <summary>The group removed this incarnation (paused, cut off, smaller side of a healed split).</summary>
+    public static void Evicted(Utf8JsonWriter w, Evicted evicted, DateTimeOffset now)
+    {
+        w.WriteString("event", "evicted");
+        w.WriteString("name", evicted.Previous.Name);
+        w.WriteString("id", evicted.Previous.Id.ToString());
+        w.WriteString("reason", evicted.Reason);
+        w.WriteBoolean("rejoining", evicted.Rejoining);
+        Timestamp(w, now);
+    }
+
+    /// <summary>A member again, as a new incarnation.</summary>
+    public static void Rejoined(Utf8JsonWriter w, Rejoined rejoined, DateTimeOffset now)
+    {
+        w.WriteString("event", "rejoined");
+        w.WriteString("name", rejoined.Self.Name);
+        w.WriteString("id", rejoined.Self.Id.ToString());
+        w.WriteStartArray("members");
+        foreach (var m in rejoined.Members)
+        {
+            w.WriteStringValue(m.Name);
+        }
+
+        w.WriteEndArray();
+        Timestamp(w, now);
+    }
+
+    public static void RejoinFailed(Utf8JsonWriter w, RejoinFailed failed, DateTimeOffset now)
+    {
+        w.WriteString("event", "rejoin-failed");
+        w.WriteString("reason", ReasonText(failed.Reason));
+        w.WriteString("message", failed.Message);
+        Timestamp(w, now);
+    }
+
     public static void Members(Utf8JsonWriter w, IReadOnlyList<MemberSnapshot> members, DateTimeOffset now)
     {
         w.WriteString("event", "members");

@@ -97,6 +97,9 @@ public sealed class EngineStats
 {
     public long DatagramsSent { get; internal set; }
     public long EvictionNoticesSent { get; internal set; }
+
+    /// <summary>Times this engine got no input for longer than the suspect timeout (its process was frozen).</summary>
+    public long Stalls { get; internal set; }
     public long DownProbesSent { get; internal set; }
     public long BytesSent { get; internal set; }
     public long DatagramsReceived { get; internal set; }

@@ -2097,7 +2097,30 @@ public sealed partial class WhisperEngine
     {
         if (now > _now)
         {
+            if (State == EngineState.Joined && now - _now > _options.SuspectAfter && _now > TimeSpan.Zero)
+            {
+                OnStall(now);
+            }
+
             _now = now;
+        }
+    }
+
+    /// <summary>
+    /// No input at all for longer than <see cref="EngineOptions.SuspectAfter"/> although a member's timers fire every
+    /// heartbeat: this process was frozen (SIGSTOP, a suspended machine, a long pause). The silence of the others says
+    /// nothing then, so they are not declared down for it; if the group removed us meanwhile, its eviction notices
+    /// arrive within a round trip.
+    /// </summary>
+    private void OnStall(TimeSpan now)
+    {
+        Stats.Stalls++;
+        foreach (var p in _peerOrder)
+        {
+            if (p.InView)
+            {
+                p.LastHeard = Max(p.LastHeard, now);
+            }
         }
     }
 

@@ -12,7 +12,7 @@ public static class Transcripts
         var up = new HashSet<string>(StringComparer.Ordinal);
         foreach (var line in lines)
         {
-            if (line.Is("joined") && line.Json is { } j && j.TryGetProperty("members", out var members))
+            if ((line.Is("joined") || line.Is("rejoined")) && line.Json is { } j && j.TryGetProperty("members", out var members))
             {
                 foreach (var m in members.EnumerateArray())
                 {

@@ -25,6 +25,9 @@ public sealed class EvictionTests
         net.RunUntil(() => m3.Engine.State == EngineState.Evicted, TimeSpan.FromSeconds(3));
 
         var evicted = Assert.Single(m3.Events.OfType<EvictedEvent>());
+        Assert.Contains("paused", evicted.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(m3.Events.OfType<MemberStatusEvent>(), e => e.Status == MemberStatus.Down); // its own freeze is no evidence against the others
+        Assert.Equal(1, m3.Engine.Stats.Stalls);
         Assert.Contains(evicted.Contact, new[] { net["m1"].Endpoint, net["m2"].Endpoint });
         Assert.Null(m3.Engine.NextTimeout);
         Assert.All(new[] { net["m1"], net["m2"] }, n => Assert.Equal(EngineState.Joined, n.Engine.State));
