@@ -12,6 +12,8 @@ public sealed class DeterminismTests
         ScenarioCatalog.SeedOf(ScenarioFamily.NameClash, 3),
         ScenarioCatalog.SeedOf(ScenarioFamily.DiscoveryRestart, 3),
         ScenarioCatalog.SeedOf(ScenarioFamily.JoinThroughMembers, 3),
+        ScenarioCatalog.SeedOf(ScenarioFamily.Pauses, 3),
+        ScenarioCatalog.SeedOf(ScenarioFamily.LongPartitions, 3),
     ];
 
     [Theory]

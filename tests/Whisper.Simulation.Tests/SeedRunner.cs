@@ -20,8 +20,13 @@ internal static class SeedRunner
     /// <summary>Admission runs are shorter and cheaper (about 80 per second on two cores in Debug), but fewer are enough for their races.</summary>
     public const int DefaultSeedsPerAdmissionFamily = 200;
 
+    /// <summary>Fault-tolerance runs last 8-9 virtual seconds of workload, three times a delivery run.</summary>
+    public const int DefaultSeedsPerFaultFamily = 150;
+
     public static int SeedsFor(ScenarioFamily family) =>
-        ReadInt("WHISPER_SIM_SEEDS", ScenarioCatalog.IsAdmission(family) ? DefaultSeedsPerAdmissionFamily : DefaultSeedsPerFamily);
+        ReadInt("WHISPER_SIM_SEEDS", ScenarioCatalog.IsAdmission(family) ? DefaultSeedsPerAdmissionFamily
+            : ScenarioCatalog.IsFaultTolerance(family) ? DefaultSeedsPerFaultFamily
+            : DefaultSeedsPerFamily);
 
     public static int SeedOffset => ReadInt("WHISPER_SIM_SEED_OFFSET", 0);
 
@@ -32,6 +37,9 @@ internal static class SeedRunner
         var failures = new ConcurrentBag<SimulationResult>();
         long events = 0;
         var virtualTicks = 0L;
+        var detection = new ConcurrentBag<TimeSpan>();
+        long evictions = 0;
+        long falseDowns = 0;
         var clock = Stopwatch.StartNew();
         Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
@@ -39,6 +47,12 @@ internal static class SeedRunner
             var result = Simulation.Run(seed, ScenarioCatalog.ForSeed(seed));
             Interlocked.Add(ref events, result.Stats.Events);
             Interlocked.Add(ref virtualTicks, result.Stats.VirtualTime.Ticks);
+            Interlocked.Add(ref evictions, result.Stats.Evictions);
+            Interlocked.Add(ref falseDowns, result.Stats.FalseDowns);
+            foreach (var t in result.Stats.Detection)
+            {
+                detection.Add(t);
+            }
             if (!result.Passed)
             {
                 failures.Add(result);
@@ -49,6 +63,14 @@ internal static class SeedRunner
         var seconds = clock.Elapsed.TotalSeconds;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{family}: {count} seeds from index {offset} in {seconds:0.0}s on {Environment.ProcessorCount} cores = {count / seconds:0.0} runs/s, {events / seconds:0} events/s, {TimeSpan.FromTicks(virtualTicks).TotalSeconds / seconds:0} virtual s per s; {failures.Count} failed"));
+        if (!detection.IsEmpty)
+        {
+            var sorted = detection.Order().ToArray();
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  crash detection (crash -> reported down, per survivor): n={sorted.Length} median={sorted[sorted.Length / 2].TotalMilliseconds:0} ms max={sorted[^1].TotalMilliseconds:0} ms"));
+        }
+
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  down reports about running members: {falseDowns}; evicted incarnations: {evictions}"));
 
         if (failures.IsEmpty)
         {

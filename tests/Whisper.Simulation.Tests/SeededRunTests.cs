@@ -55,4 +55,12 @@ public sealed class SeededRunTests(ITestOutputHelper output)
     [Fact]
     public void ConcurrentJoinsThroughDifferentMembersWithoutTheServerKeepTheCapAndUniqueNames() =>
         SeedRunner.RunFamily(ScenarioFamily.JoinThroughMembers, output);
+
+    [Fact]
+    public void MembersFrozenPastTheDownTimeoutAreEvictedOnResumeAndSurvivorsKeepEveryGuarantee() =>
+        SeedRunner.RunFamily(ScenarioFamily.Pauses, output);
+
+    [Fact]
+    public void AfterALongPartitionHealsTheSmallerSideIsEvictedAndSurvivorsKeepEveryGuarantee() =>
+        SeedRunner.RunFamily(ScenarioFamily.LongPartitions, output);
 }

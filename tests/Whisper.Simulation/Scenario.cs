@@ -74,6 +74,20 @@ public sealed record Scenario
     /// <summary>Nodes that crash (stop forever) at random times during the workload.</summary>
     public int Crashes { get; init; }
 
+    /// <summary>Processes frozen during the workload (timers stop, datagrams queue), each for <see cref="MinPause"/>-<see cref="MaxPause"/>, then resumed.</summary>
+    public int Pauses { get; init; }
+
+    public TimeSpan MinPause { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    public TimeSpan MaxPause { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Faults may last longer than <c>DownAfter</c> (long pauses and partitions): members are then rightly declared down
+    /// while running and must find out and stop (<see cref="EvictedEvent"/>; the simulator counts the evicted incarnation as
+    /// crashed). Without it an eviction, like a false down, is a violation.
+    /// </summary>
+    public bool EvictionsExpected { get; init; }
+
     public CrashStyle CrashStyle { get; init; } = CrashStyle.Mixed;
 
     /// <summary>Whether the discovery server crashes during the workload.</summary>
@@ -140,7 +154,7 @@ public sealed record Scenario
         var c = CultureInfo.InvariantCulture;
         sb.Append(c, $"{Name}: nodes={Nodes} loss={Loss:0.###} dup={Duplication:0.###} delay={Ms(DelayBase)}+{Ms(DelayJitter)}ms spread={LinkSpread:0.##} straggle={Straggle:0.###}x{Ms(StraggleDelay)}ms");
         sb.Append(c, $" faultsDuringJoin={FaultsDuringJoin} partitions={Partitions}x{Ms(MinPartition)}-{Ms(MaxPartition)}ms");
-        sb.Append(c, $" crashes={Crashes}({CrashStyle}) crashDiscovery={CrashDiscovery}");
+        sb.Append(c, $" crashes={Crashes}({CrashStyle}) crashDiscovery={CrashDiscovery} pauses={Pauses}x{Ms(MinPause)}-{Ms(MaxPause)}ms evictions={(EvictionsExpected ? "expected" : "violation")}");
         sb.Append(c, $" workload={Ms(WorkloadDuration)}ms bcast/s={BroadcastsPerSecond:0.##} bursts/s={PrivateBurstsPerSecond:0.##} maxBurst={MaxBurst} bcastBurst={MaxBroadcastBurst} reply={ReplyProbability:0.###}");
         sb.Append(c, $" medium={MediumMessageShare:0.##} large={LargeMessageShare:0.##}");
         sb.Append(c, $" engine(hb={Ms(Engine.HeartbeatInterval)} suspect={Ms(Engine.SuspectAfter)} down={Ms(Engine.DownAfter)} window={Engine.SendWindowChunks}/{Engine.PrivateWindowChunks})");

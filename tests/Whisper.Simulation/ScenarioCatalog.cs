@@ -53,6 +53,20 @@ public enum ScenarioFamily
     /// coordinator keeps the cap and unique names.
     /// </summary>
     JoinThroughMembers = 10,
+
+    /// <summary>
+    /// Fault tolerance: one or two members freeze for 0.3-7 s (longer than <c>DownAfter</c> in about half the runs) and
+    /// resume, sometimes with a crash, under loss and duplication: a member frozen too long is declared down, finds out
+    /// on resume and stops (evicted); a short freeze costs nothing; safety and agreement among survivors hold.
+    /// </summary>
+    Pauses = 11,
+
+    /// <summary>
+    /// Fault tolerance: a partition of 3-6 s (isolation or a split) heals: each side declares the other down and keeps
+    /// chatting; after the heal the smaller side (or the side without the most senior member) is evicted, the larger
+    /// side carries on, and safety and agreement hold among the survivors.
+    /// </summary>
+    LongPartitions = 12,
 }
 
 /// <summary>
@@ -68,14 +82,24 @@ public static class ScenarioCatalog
     /// <summary>Admission families (<see cref="ScenarioFamily.Crowd"/> to <see cref="ScenarioFamily.JoinThroughMembers"/>).</summary>
     public const int AdmissionFamilyCount = 4;
 
-    public const int FamilyCount = DeliveryFamilyCount + AdmissionFamilyCount;
+    public const int FamilyCount = DeliveryFamilyCount + AdmissionFamilyCount + 2;
 
     /// <summary>The first admission seed: seeds of admission family f are <c>base + (f - 7) + 4 k</c>.</summary>
     public const ulong AdmissionSeedBase = 1_000_000_000;
 
-    public static bool IsAdmission(ScenarioFamily family) => (int)family >= DeliveryFamilyCount;
+    /// <summary>Fault-tolerance families (<see cref="ScenarioFamily.Pauses"/>, <see cref="ScenarioFamily.LongPartitions"/>).</summary>
+    public const int FaultFamilyCount = 2;
 
-    public static ScenarioFamily FamilyOf(ulong seed) => seed >= AdmissionSeedBase
+    /// <summary>The first fault-tolerance seed: seeds of fault family f are <c>base + (f - 11) + 2 k</c>.</summary>
+    public const ulong FaultSeedBase = 2_000_000_000;
+
+    public static bool IsAdmission(ScenarioFamily family) => (int)family >= DeliveryFamilyCount && (int)family < DeliveryFamilyCount + AdmissionFamilyCount;
+
+    public static bool IsFaultTolerance(ScenarioFamily family) => (int)family >= DeliveryFamilyCount + AdmissionFamilyCount;
+
+    public static ScenarioFamily FamilyOf(ulong seed) => seed >= FaultSeedBase
+        ? (ScenarioFamily)(DeliveryFamilyCount + AdmissionFamilyCount + (int)((seed - FaultSeedBase) % FaultFamilyCount))
+        : seed >= AdmissionSeedBase
         ? (ScenarioFamily)(DeliveryFamilyCount + (int)((seed - AdmissionSeedBase) % AdmissionFamilyCount))
         : (ScenarioFamily)(int)(seed % DeliveryFamilyCount);
 
@@ -83,6 +107,11 @@ public static class ScenarioCatalog
     public static ulong SeedOf(ScenarioFamily family, int index)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
+        if (IsFaultTolerance(family))
+        {
+            return FaultSeedBase + (ulong)(family - DeliveryFamilyCount - AdmissionFamilyCount) + (FaultFamilyCount * (ulong)index);
+        }
+
         if (IsAdmission(family))
         {
             return AdmissionSeedBase + (ulong)(family - DeliveryFamilyCount) + (AdmissionFamilyCount * (ulong)index);
@@ -164,6 +193,27 @@ public static class ScenarioCatalog
                 CrashStyle = CrashStyle.Mixed,
                 ReplyProbability = 0.08,
                 BroadcastsPerSecond = r.NextDouble(2, 3),
+            },
+            ScenarioFamily.Pauses => baseline with
+            {
+                Loss = r.NextDouble(0, 0.1),
+                Pauses = r.NextInt(1, 3),
+                MinPause = TimeSpan.FromMilliseconds(300),
+                MaxPause = TimeSpan.FromSeconds(7),
+                Crashes = r.Chance(0.3) ? 1 : 0,
+                WorkloadDuration = TimeSpan.FromSeconds(9),
+                BroadcastsPerSecond = r.NextDouble(0.5, 1.5),
+                EvictionsExpected = true,
+            },
+            ScenarioFamily.LongPartitions => baseline with
+            {
+                Loss = r.NextDouble(0, 0.1),
+                Partitions = 1,
+                MinPartition = TimeSpan.FromSeconds(3),
+                MaxPartition = TimeSpan.FromSeconds(6),
+                WorkloadDuration = TimeSpan.FromSeconds(8),
+                BroadcastsPerSecond = r.NextDouble(0.5, 1.5),
+                EvictionsExpected = true,
             },
             _ => throw new ArgumentOutOfRangeException(nameof(seed)),
         };

@@ -305,6 +305,16 @@ public sealed partial class Simulation
                 case LeftEvent:
                     Note(node.Index, "event left");
                     break;
+                case EvictedEvent evicted:
+                    Note(node.Index, $"event evicted ({evicted.Reason}); contact {evicted.Contact}");
+                    _evicted.Add(node.Index);
+                    if (!Scenario.EvictionsExpected)
+                    {
+                        _violations.Add(new Violation(Invariants.FalseDown, $"{node.Name} was evicted at {Checkers.Time(_now)}: {evicted.Reason}", _now, node.Index));
+                    }
+
+                    CrashNow(node, "evicted: the group declared this incarnation down"); // its engine is finished; as a crash to the checkers
+                    break;
                 default:
                     Note(node.Index, $"event {ev}");
                     break;

@@ -75,11 +75,22 @@ public sealed partial class Simulation
             });
         }
 
+        for (var i = 0; i < Scenario.Pauses; i++)
+        {
+            var node = r.NextInt(_nodes.Length);
+            var duration = r.NextTime(Scenario.MinPause, Scenario.MaxPause);
+            var begin = start + r.NextTime(w * 0.05, Max(w * 0.05, w - duration - TimeSpan.FromMilliseconds(100)));
+            Schedule(begin, () => Pause(node));
+            Schedule(begin + duration, () => Resume(node));
+        }
+
         if (Scenario.CrashDiscovery)
         {
             Schedule(start + r.NextTime(w * 0.1, w * 0.9), () => Crash(_server.Index));
         }
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private LinkFaults[] DrawLinks(SimRandom r)
     {

@@ -60,6 +60,9 @@ public sealed partial class Simulation
     private readonly SimRandom _admissionRandom;
     private readonly List<int> _viewScratch = [];
     private int _pendingStarts;
+    private readonly HashSet<int> _evicted = [];
+    private readonly Dictionary<int, TimeSpan> _pausedSince = [];
+    private readonly List<(int Process, TimeSpan From, TimeSpan To)> _pauses = [];
     private bool _admissionFinished;
 
     public Simulation(ulong seed, Scenario scenario, SimulationOptions? options = null)
@@ -361,6 +364,11 @@ public sealed partial class Simulation
     /// <summary>Freezes a process: its timers wait and arriving datagrams queue (up to 256) until <see cref="Resume"/>.</summary>
     public void Pause(int process)
     {
+        if (!_processes[process].Paused)
+        {
+            _pausedSince[process] = _now;
+        }
+
         _processes[process].Paused = true;
         Note(process, "FAULT pause");
     }
@@ -374,6 +382,11 @@ public sealed partial class Simulation
         }
 
         p.Paused = false;
+        if (_pausedSince.Remove(process, out var since))
+        {
+            _pauses.Add((process, since, _now));
+        }
+
         Note(process, $"RESUME with {p.PausedInbox.Count} queued datagram(s)");
         while (p.PausedInbox.TryDequeue(out var d))
         {
@@ -427,6 +440,11 @@ public sealed partial class Simulation
     // ================================================================== result
 
     /// <summary>Runs every checker and builds the result (call once, after the run).</summary>
+    /// <summary>Whether the process was frozen at some moment between <paramref name="from"/> and <paramref name="to"/> (its own detector stood still).</summary>
+    private bool WasFrozen(int process, TimeSpan from, TimeSpan to) =>
+        _pauses.Exists(p => p.Process == process && p.From <= to && p.To >= from)
+        || (_pausedSince.TryGetValue(process, out var since) && since <= to);
+
     public SimulationResult Finish()
     {
         if (_finished)
@@ -445,9 +463,18 @@ public sealed partial class Simulation
 
         var violations = new List<Violation>(_violations);
         var settled = !_aborted && _settledAt is not null;
-        violations.AddRange(settled
+        var found = settled
             ? Checkers.CheckAll(History, _options.IncludePrivatePredecessors)
-            : Checkers.CheckSafety(History, _options.IncludePrivatePredecessors));
+            : Checkers.CheckSafety(History, _options.IncludePrivatePredecessors);
+        var falseDowns = found.Count(v => v.Invariant == Invariants.FalseDown);
+        if (Scenario.EvictionsExpected)
+        {
+            // Declaring a frozen or cut-off member down is the point of these worlds; what must hold is that it then
+            // found out and stopped (views converge among the survivors) and that nothing was misdelivered.
+            found.RemoveAll(v => v.Invariant == Invariants.FalseDown);
+        }
+
+        violations.AddRange(found);
         if (Scenario.Admission is not null)
         {
             var rules = AdmissionRules;
@@ -476,7 +503,12 @@ public sealed partial class Simulation
             History.DeliveryCount,
             _windowFull,
             _abandoned,
-            _nodes.Count(n => n.Crashed));
+            _nodes.Count(n => n.Crashed))
+        {
+            Evictions = _evicted.Count,
+            FalseDowns = falseDowns,
+            Detection = FailureDetection.CrashDetectionTimes(History, _evicted, WasFrozen),
+        };
         var engineStats = _nodes.Select(n => $"{n.Name}{(n.Crashed ? " (crashed)" : "")}: {n.Engine.StatsText}").ToArray();
         var first = violations.Where(v => v.At is not null).OrderBy(v => v.At).FirstOrDefault();
         var focusAt = first?.At ?? TimeSpan.MaxValue;

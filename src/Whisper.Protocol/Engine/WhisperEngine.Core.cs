@@ -24,8 +24,10 @@ public sealed partial class WhisperEngine
     private readonly SplitMix64 _rng;
     private readonly Dictionary<MemberId, Peer> _peers = [];
     private readonly List<Peer> _peerOrder = [];
-    private readonly HashSet<MemberId> _tombstones = [];
-    private readonly HashSet<MemberId> _downed = [];
+    /// <summary>Incarnations that left or were declared down (never accepted again); the most recent 4,096.</summary>
+    private readonly BoundedIdSet _tombstones = new(MaxRemembered);
+    private readonly BoundedIdSet _downed = new(MaxRemembered);
+    private const int MaxRemembered = 4096;
     private readonly List<DownProbe> _downProbes = [];
     private readonly Dictionary<MemberId, TimeSpan> _noticeAllowedAt = [];
     private TimeSpan _nextDownProbeAt = TimeSpan.MaxValue;
@@ -114,7 +116,7 @@ public sealed partial class WhisperEngine
                 }
 
                 t = Min(t, p.NextPingAt);
-                t = Min(t, p.LastHeard + (p.Status == MemberStatus.Up ? _options.SuspectAfter : _options.DownAfter));
+                t = Min(t, p.LastHeard + (!p.HeardIntro ? DownAfterFor(p) : p.Status == MemberStatus.Up ? _options.SuspectAfter : _options.DownAfter));
                 if (!p.HeardIntro)
                 {
                     t = Min(t, p.NextIntroAt);
@@ -564,7 +566,7 @@ public sealed partial class WhisperEngine
             }
 
             var silence = now - p.LastHeard;
-            if (silence >= _options.DownAfter)
+            if (silence >= DownAfterFor(p))
             {
                 MarkDown(p);
                 continue;
@@ -1130,6 +1132,13 @@ public sealed partial class WhisperEngine
         ReleaseLinks(peer);
         UpdateStability();
     }
+
+    /// <summary>
+    /// A member we have never heard from (listed to us, its introductions not through yet) gets four times the down
+    /// timeout: there is no liveness history to judge, only a few introduction attempts, and declaring it down too
+    /// early would evict a newcomer whose first datagrams to us were unlucky.
+    /// </summary>
+    private TimeSpan DownAfterFor(Peer p) => p.HeardIntro ? _options.DownAfter : 4 * _options.DownAfter;
 
     // ------------------------------------------------------------------ eviction and merge
 
