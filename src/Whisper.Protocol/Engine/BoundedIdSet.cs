@@ -28,3 +28,7 @@ internal sealed class BoundedIdSet(int capacity)
         }
     }
 }
+
+/// <summary>Sizes of an engine's collections (see <c>WhisperEngine.Footprint</c>).</summary>
+internal readonly record struct EngineFootprint(
+    int Peers, int Origins, int Retired, int Tombstones, int Downed, int DownProbes, int Notices, int Reservations, int BufferedChunks);

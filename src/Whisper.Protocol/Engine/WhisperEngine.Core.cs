@@ -34,6 +34,7 @@ public sealed partial class WhisperEngine
 
     // Departed members whose streams are complete everywhere: their clock entries count as satisfied forever.
     private readonly Dictionary<MemberId, (ulong Final, TimeSpan At)> _retired = [];
+    private readonly Queue<MemberId> _retiredOrder = new();
     private readonly Dictionary<MemberId, OriginStream> _origins = [];
     private readonly List<OriginStream> _originOrder = [];
     private readonly Queue<EngineEvent> _events = new();
@@ -1771,7 +1772,7 @@ public sealed partial class WhisperEngine
                 continue;
             }
 
-            _retired[o.Id] = (o.Delivered, _now);
+            Retire(o.Id, o.Delivered, _now);
             _origins.Remove(o.Id);
             _originOrder.RemoveAt(i);
             if (_peers.TryGetValue(o.Id, out var peer) && !peer.InView)
@@ -1784,6 +1785,30 @@ public sealed partial class WhisperEngine
     }
 
     /// <summary>
+    /// Remembers that <paramref name="id"/>'s stream is over (dependencies on it are satisfied). Only the most recent
+    /// <see cref="MaxRemembered"/> are kept: retired entries leave every clock within seconds, so an older one can no
+    /// longer be named by any message still in flight.
+    /// </summary>
+    private void Retire(MemberId id, ulong final, TimeSpan at)
+    {
+        if (!_retired.ContainsKey(id))
+        {
+            _retiredOrder.Enqueue(id);
+        }
+
+        _retired[id] = (final, at);
+        while (_retiredOrder.Count > MaxRemembered)
+        {
+            _retired.Remove(_retiredOrder.Dequeue());
+        }
+    }
+
+    /// <summary>What this engine holds, for tests that prove memory stays bounded under churn.</summary>
+    internal EngineFootprint Footprint => new(
+        _peers.Count, _origins.Count, _retired.Count, _tombstones.Count, _downed.Count, _downProbes.Count,
+        _noticeAllowedAt.Count, _reservations.Count, _origins.Values.Sum(static o => o.Chunks.Count));
+
+    /// <summary>
     /// A member under our own name with another id is an earlier incarnation of this node: its whole stream is
     /// before our time, so dependencies on it count as satisfied and its datagrams are not for us.
     /// </summary>
@@ -1792,7 +1817,7 @@ public sealed partial class WhisperEngine
         _tombstones.Add(id);
         if (!_retired.ContainsKey(id) && !_origins.ContainsKey(id))
         {
-            _retired[id] = (0, now);
+            Retire(id, 0, now);
         }
     }
 

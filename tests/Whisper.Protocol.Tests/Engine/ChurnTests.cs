@@ -73,4 +73,37 @@ public sealed class ChurnTests
         Assert.Equal(atAlice[0].Id.Seq, atAlice[1].Id.Seq);
         Assert.Equal(["b:carol:second life"], newCarol.Texts);
     }
+
+    [Fact]
+    public void Memory_stays_bounded_when_members_keep_crashing_and_new_ones_keep_coming()
+    {
+        var net = new EngineHarness();
+        net.Form("alice", "bob");
+        net.ServerUp = false; // guests join through bob: the group itself admits them and forgets the crashed
+        var sizes = new List<int>();
+        for (var i = 0; i < 30; i++)
+        {
+            var name = $"guest{i}";
+            var guest = net.Add(name, net["bob"].Endpoint);
+            net.RunUntil(() => guest.Engine.State == EngineState.Joined, TimeSpan.FromSeconds(5));
+            net.Broadcast(name, $"hello from {name}");
+            net.Broadcast("alice", $"welcome {name}");
+            net.RunFor(TimeSpan.FromMilliseconds(100));
+            guest.Crashed = true; // SIGKILL: no leave
+            net.RunFor(TimeSpan.FromSeconds(3));
+            var f = net["alice"].Engine.Footprint;
+            sizes.Add(f.Peers + f.Origins + f.DownProbes + f.Notices + f.Reservations + f.BufferedChunks);
+        }
+
+        net.RunFor(TimeSpan.FromSeconds(10));
+
+        var end = net["alice"].Engine.Footprint;
+        Assert.Equal(60, net["bob"].Delivered.Count(m => m.Kind == MessageKind.Broadcast));
+        Assert.True(end.Peers <= 2 && end.Origins <= 3, $"alice still holds {end}");
+        Assert.Equal(0, end.BufferedChunks);
+        Assert.True(end.DownProbes <= 16, $"alice probes {end.DownProbes} departed members");
+        // Probes of departed members grow to their cap of 16, then everything is flat however many more cycles come.
+        Assert.True(sizes.Skip(20).All(size => size == sizes[^1]) && sizes.Max() <= 40, $"per-cycle footprint: {string.Join(',', sizes)}");
+    }
 }
+
