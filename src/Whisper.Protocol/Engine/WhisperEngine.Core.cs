@@ -7,7 +7,8 @@ namespace Whisper.Protocol.Engine;
 
 public sealed partial class WhisperEngine
 {
-    private const int AckEveryDatagrams = 2;
+    /// <summary>An ack goes out at once after this many ack-eliciting datagrams from one member (else after MaxAckDelay or piggybacked): few enough acks that a one-way stream pays under 10% for them, often enough that send windows keep moving.</summary>
+    private const int AckEveryDatagrams = 16;
     private const int MaxRetransmitBurst = 16;
     private const int MaxNackChunks = 256;
     private const int MaxRelayPerNack = 128;

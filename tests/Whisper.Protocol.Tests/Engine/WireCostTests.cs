@@ -54,4 +54,87 @@ public sealed class WireCostTests(ITestOutputHelper output)
         Assert.All(net.Nodes, n => Assert.Equal(broadcasts, n.Delivered.Count));
         Assert.InRange((double)(control - idleControl) / broadcasts, 0, 10); // acks: at most about one per peer
     }
+
+    [Fact]
+    public void In_a_stream_of_back_to_back_broadcasts_acks_add_at_most_a_tenth_to_the_data_datagrams()
+    {
+        var net = new EngineHarness();
+        net.Form(Enumerable.Range(0, 10).Select(i => $"n{i}").ToArray());
+        net.RunFor(TimeSpan.FromSeconds(1));
+        var data = 0;
+        var controlOnly = 0;
+        var piggybacked = 0;
+        net.Drop = d =>
+        {
+            var frames = d.Frames;
+            if (frames.Any(f => f is ChunkFrame))
+            {
+                data++;
+                piggybacked += frames.Any(f => f is AckFrame) ? 1 : 0;
+            }
+            else if (frames.Any(f => f is AckFrame or NackFrame))
+            {
+                controlOnly++;
+            }
+
+            return false;
+        };
+
+        const int rounds = 60;
+        for (var r = 0; r < rounds; r++)
+        {
+            foreach (var node in net.Nodes)
+            {
+                Assert.True(net.Broadcast(node.Name, new string('x', 100)).IsAccepted); // each drained at once: one datagram per peer
+            }
+
+            net.RunFor(TimeSpan.FromMilliseconds(1));
+        }
+
+        net.RunFor(TimeSpan.FromMilliseconds(50));
+        var overhead = (double)controlOnly / data;
+        output.WriteLine($"stream of {rounds * 10} broadcasts: {data} data datagrams ({piggybacked} carrying an ack), {controlOnly} ack/nack-only datagrams = {overhead:P1} overhead");
+
+        Assert.All(net.Nodes, n => Assert.Equal(rounds * 10, n.Delivered.Count));
+        Assert.True(overhead <= 0.10, $"acks add {overhead:P1} to the data datagrams");
+    }
+
+    [Fact]
+    public void A_single_sender_streaming_to_nine_silent_members_gets_few_acks()
+    {
+        var net = new EngineHarness();
+        net.Form(Enumerable.Range(0, 10).Select(i => $"n{i}").ToArray());
+        net.RunFor(TimeSpan.FromSeconds(1));
+        var data = 0;
+        var controlOnly = 0;
+        net.Drop = d =>
+        {
+            var frames = d.Frames;
+            if (frames.Any(f => f is ChunkFrame))
+            {
+                data++;
+            }
+            else if (frames.Any(f => f is AckFrame or NackFrame))
+            {
+                controlOnly++;
+            }
+
+            return false;
+        };
+
+        const int messages = 400;
+        for (var m = 0; m < messages; m++)
+        {
+            Assert.True(net.Broadcast("n0", new string('x', 100)).IsAccepted);
+            net.RunFor(TimeSpan.FromMilliseconds(0.25)); // 4,000 messages a second, one datagram per peer each
+        }
+
+        net.RunFor(TimeSpan.FromMilliseconds(50));
+        var overhead = (double)controlOnly / data;
+        output.WriteLine($"one sender, {messages} broadcasts: {data} data datagrams, {controlOnly} ack/nack-only datagrams = {overhead:P1} overhead");
+
+        Assert.All(net.Nodes, n => Assert.Equal(messages, n.Delivered.Count));
+        Assert.True(overhead <= 0.10, $"acks add {overhead:P1} to the data datagrams");
+    }
 }
+
