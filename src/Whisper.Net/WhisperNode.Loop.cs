@@ -42,7 +42,9 @@ public sealed partial class WhisperNode
             var reader = _inbox.Reader;
             while (!_finished && await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
             {
-                // Every TryRead consumes an item, so a batch is bounded by what was queued.
+                // Every TryRead consumes an item, so a batch is bounded by what was queued. Transmits are drained once per
+                // batch (at most MaxBatch inputs): chunks of several sends and acks for several datagrams share datagrams.
+                var batched = 0;
                 while (!_finished && reader.TryRead(out var input))
                 {
                     Handle(input);
@@ -51,8 +53,15 @@ public sealed partial class WhisperNode
                         _engine.OnTimeout(Now());
                         AfterInput(isTimeout: true);
                     }
+
+                    if (++batched >= MaxBatch)
+                    {
+                        DrainBatch();
+                        batched = 0;
+                    }
                 }
 
+                DrainBatch();
                 if (!_finished)
                 {
                     Rearm();
@@ -88,7 +97,7 @@ public sealed partial class WhisperNode
                     ArrayPool<byte>.Shared.Return(input.Buffer!);
                 }
 
-                AfterInput(isTimeout: false);
+                _drainDue = true;
                 FlushPending();
                 break;
 
@@ -164,15 +173,8 @@ public sealed partial class WhisperNode
         switch (result.Status)
         {
             case SendStatus.Accepted:
-                try
-                {
-                    AfterInput(isTimeout: false); // first datagrams out and own delivery published, then the caller resumes
-                }
-                finally
-                {
-                    command.Succeed(result.Id);
-                }
-
+                _accepted.Add((command, result.Id)); // completed after this batch's drain: datagrams out and own delivery published first
+                _drainDue = true;
                 return true;
             case SendStatus.WindowFull:
                 if (!command.WasDeferred)
@@ -232,6 +234,26 @@ public sealed partial class WhisperNode
                 _finished = true; // not a member yet: nothing to leave gracefully
                 break;
         }
+    }
+
+    /// <summary>Inputs handled between two drains of the engine's transmits.</summary>
+    private const int MaxBatch = 64;
+
+    /// <summary>Drains what this batch of inputs produced, then lets the callers of the accepted sends resume.</summary>
+    private void DrainBatch()
+    {
+        if (_drainDue)
+        {
+            _drainDue = false;
+            AfterInput(isTimeout: false);
+        }
+
+        foreach (var (command, id) in _accepted)
+        {
+            command.Succeed(id);
+        }
+
+        _accepted.Clear();
     }
 
     /// <summary>The call contract: transmits until none, then events until none; then refresh the snapshots.</summary>
@@ -421,6 +443,12 @@ public sealed partial class WhisperNode
     private async Task ShutdownAsync(CancellationTokenSource receiveStop)
     {
         _finished = true;
+        foreach (var (command, id) in _accepted)
+        {
+            command.Succeed(id); // the engine took them before the loop ended
+        }
+
+        _accepted.Clear();
         _state = (int)_engine.State;
         _inbox.Writer.TryComplete();
         _timer.Dispose();

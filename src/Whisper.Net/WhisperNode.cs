@@ -54,6 +54,8 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private bool _finished;
     private bool _membersDirty;
     private bool _rejoining;
+    private bool _drainDue;
+    private readonly List<(SendCommand Command, MessageId Id)> _accepted = [];
     private IPEndPoint? _rejoinThrough;
     private TimeSpan _lastNow;
     private long _sendFailures;
