@@ -17,7 +17,8 @@ public abstract record WhisperEvent;
 /// <param name="To">The recipient's name for private messages; null for broadcasts.</param>
 /// <param name="Text">The message text (invalid UTF-8 from a peer shows as U+FFFD).</param>
 /// <param name="Deps">The causal dependencies of the message (chunk counts per origin incarnation).</param>
-/// <param name="ReceivedAt">When this node delivered it (wall clock of the node's <see cref="TimeProvider"/>).</param>
+/// <param name="ReceivedAt">When this node delivered it (wall clock of the node's <see cref="TimeProvider"/>); for history and late messages, when the member that handed it over had delivered it.</param>
+/// <param name="Arrival">Live, or handed over as history (said before this incarnation joined) or as late (said on the other side of a split); those carry no dependency clock.</param>
 public sealed record ChatMessage(
     MessageId Id,
     MessageKind Kind,
@@ -25,7 +26,8 @@ public sealed record ChatMessage(
     string? To,
     string Text,
     VectorClock Deps,
-    DateTimeOffset ReceivedAt) : WhisperEvent;
+    DateTimeOffset ReceivedAt,
+    Arrival Arrival = Arrival.Live) : WhisperEvent;
 
 /// <summary>A member's status changed as this node sees it.</summary>
 public sealed record MemberChanged(MemberRef Member, MemberStatus Status) : WhisperEvent

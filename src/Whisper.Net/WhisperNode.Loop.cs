@@ -236,6 +236,126 @@ public sealed partial class WhisperNode
         }
     }
 
+    // ------------------------------------------------------------------ history and late messages
+
+    /// <summary>A broadcast delivered live: shown unless history already showed it; kept for members that join later.</summary>
+    private void ShowBroadcast(DeliveredMessage m)
+    {
+        if (!_history.FirstSighting(m.Id))
+        {
+            return;
+        }
+
+        var text = Encoding.UTF8.GetString(m.Payload);
+        var now = _time.GetUtcNow();
+        _history.Keep(new HistoryEntry(m.Id, m.From.Name, text, now));
+        _events.Writer.TryWrite(new ChatMessage(m.Id, m.Kind, m.From.Name, null, text, m.Deps, now));
+    }
+
+    private void OnPrivatePayload(DeliveredMessage m)
+    {
+        var payload = m.Payload.AsSpan();
+        if (payload.IsEmpty)
+        {
+            _malformedPayloads++;
+            return;
+        }
+
+        switch (payload[0])
+        {
+            case AppPayload.Text:
+                _events.Writer.TryWrite(new ChatMessage(
+                    m.Id, m.Kind, m.From.Name, m.To?.Name, Encoding.UTF8.GetString(payload[1..]), m.Deps, _time.GetUtcNow()));
+                break;
+            case AppPayload.HistoryRequest when AppPayload.TryReadRequest(payload, out var max):
+                var batches = HistoryBatch.Encode(_history.Recent(Math.Min(max, _options.HistoryDepth)), late: false, _options.Engine.MaxMessageBytes);
+                Log.ServingHistory(_logger, Self.Name, m.From.Name, _history.Count, batches.Count);
+                foreach (var batch in batches)
+                {
+                    SendInternal(m.From.Name, batch);
+                }
+
+                break;
+            case AppPayload.HistoryBatch when HistoryBatch.TryDecode(payload, out var flags, _batchScratch):
+                var arrival = (flags & HistoryBatch.LateFlag) != 0 ? Arrival.Late : Arrival.History;
+                foreach (var e in _batchScratch)
+                {
+                    if (_history.FirstSighting(e.Id))
+                    {
+                        _history.Keep(e);
+                        _events.Writer.TryWrite(new ChatMessage(e.Id, MessageKind.Broadcast, e.From, null, e.Text, VectorClock.Empty, e.At, arrival));
+                    }
+                }
+
+                if (arrival == Arrival.History && (flags & HistoryBatch.LastFlag) != 0 && m.From.Name == _historyFrom)
+                {
+                    _historyFrom = null;
+                    _historyCandidates.Clear(); // caught up
+                }
+
+                break;
+            default:
+                _malformedPayloads++; // an unknown content type or a broken batch: dropped and counted, never thrown
+                break;
+        }
+    }
+
+    /// <summary>After (re)joining: ask one member after another (until one answers) for the recent broadcasts.</summary>
+    private void StartHistoryCatchUp(IReadOnlyList<MemberRef> members)
+    {
+        _historyCandidates.Clear();
+        if (_options.HistoryDepth <= 0)
+        {
+            return;
+        }
+
+        foreach (var m in members)
+        {
+            if (m.Id != _engine.Self.Id && !string.Equals(m.Name, _options.Name, StringComparison.Ordinal))
+            {
+                _historyCandidates.Enqueue(m.Name);
+            }
+        }
+
+        AskNextForHistory();
+    }
+
+    private void AskNextForHistory()
+    {
+        _historyFrom = _historyCandidates.TryDequeue(out var next) ? next : null;
+        if (_historyFrom is not null)
+        {
+            SendInternal(_historyFrom, AppPayload.Request(_options.HistoryDepth));
+        }
+    }
+
+    /// <summary>After a rejoin: hand what this node said and saw before it was removed to every member, as late messages.</summary>
+    private void PushLate(IReadOnlyList<MemberRef> members)
+    {
+        if (_lateToPush is not { Count: > 0 } late)
+        {
+            return;
+        }
+
+        _lateToPush = null;
+        var batches = HistoryBatch.Encode(late, late: true, _options.Engine.MaxMessageBytes);
+        foreach (var m in members)
+        {
+            if (m.Id == _engine.Self.Id || string.Equals(m.Name, _options.Name, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            foreach (var batch in batches)
+            {
+                SendInternal(m.Name, batch);
+            }
+        }
+    }
+
+    private void SendInternal(string to, byte[] payload) =>
+        _internal.Add(new SendCommand(MessageKind.Private, to, payload));
+
     /// <summary>Inputs handled between two drains of the engine's transmits.</summary>
     private const int MaxBatch = 64;
 
@@ -272,6 +392,20 @@ public sealed partial class WhisperNode
             Publish(engineEvent);
         }
 
+        if (_internal.Count > 0 && !_finished)
+        {
+            // Sends the node makes itself (history), queued behind the application's in FIFO order, transmitted now.
+            foreach (var command in _internal)
+            {
+                _pending.Enqueue(command);
+            }
+
+            _internal.Clear();
+            FlushPending();
+            AfterInput(isTimeout);
+            return;
+        }
+
         if (_rejoinThrough is { } contact)
         {
             _rejoinThrough = null;
@@ -293,10 +427,22 @@ public sealed partial class WhisperNode
         switch (engineEvent)
         {
             case MessageEvent { Message: var m }:
-                _events.Writer.TryWrite(new ChatMessage(
-                    m.Id, m.Kind, m.From.Name, m.To?.Name, Encoding.UTF8.GetString(m.Payload), m.Deps, _time.GetUtcNow()));
+                if (m.Kind == MessageKind.Broadcast)
+                {
+                    ShowBroadcast(m);
+                }
+                else
+                {
+                    OnPrivatePayload(m);
+                }
+
                 break;
             case MemberStatusEvent status:
+                if (status.Status is MemberStatus.Down or MemberStatus.Left && status.Member.Name == _historyFrom)
+                {
+                    AskNextForHistory(); // it went away before it answered
+                }
+
                 _membersDirty = true;
                 Log.MemberChanged(_logger, Self.Name, status.Member.ToString(), status.Status);
                 _events.Writer.TryWrite(new MemberChanged(status.Member, status.Status));
@@ -309,8 +455,10 @@ public sealed partial class WhisperNode
                 {
                     _rejoining = false;
                     _events.Writer.TryWrite(new Rejoined(joined.Self, joined.Members));
+                    PushLate(joined.Members);
                 }
 
+                StartHistoryCatchUp(joined.Members);
                 _joined.TrySetResult(joined);
                 break;
             case DeniedEvent denied:
@@ -328,6 +476,9 @@ public sealed partial class WhisperNode
                 _membersDirty = true;
                 Log.Evicted(_logger, Self.ToString(), evicted.Reason);
                 _events.Writer.TryWrite(new Evicted(Self, evicted.Reason, _options.AutoRejoin));
+                _lateToPush = _history.Recent(_options.HistoryDepth); // what this side said and saw, for the other side
+                _historyCandidates.Clear();
+                _historyFrom = null;
                 if (_options.AutoRejoin)
                 {
                     _rejoinThrough = evicted.Contact;
@@ -555,5 +706,8 @@ public sealed partial class WhisperNode
 
         [LoggerMessage(EventId = 17, Level = LogLevel.Information, Message = "{Previous} rejoins as {Next} through {Contact}")]
         public static partial void Rejoining(ILogger logger, string previous, string next, string contact);
+
+        [LoggerMessage(EventId = 18, Level = LogLevel.Debug, Message = "{Self} hands {To} its last {Count} broadcasts in {Batches} batch(es)")]
+        public static partial void ServingHistory(ILogger logger, string self, string to, int count, int batches);
     }
 }

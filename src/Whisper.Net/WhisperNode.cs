@@ -55,6 +55,13 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private bool _membersDirty;
     private bool _rejoining;
     private bool _drainDue;
+    private readonly HistoryLog _history;
+    private readonly List<SendCommand> _internal = [];
+    private readonly List<HistoryEntry> _batchScratch = [];
+    private readonly Queue<string> _historyCandidates = new();
+    private string? _historyFrom;
+    private List<HistoryEntry>? _lateToPush;
+    private long _malformedPayloads;
     private readonly List<(SendCommand Command, MessageId Id)> _accepted = [];
     private IPEndPoint? _rejoinThrough;
     private TimeSpan _lastNow;
@@ -69,6 +76,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
         _time = time;
         _logger = loggers.CreateLogger<WhisperNode>();
         _engine = CreateEngine(options.Id ?? new MemberId(RandomNonZero()), options.Seed ?? RandomNonZero());
+        _history = new HistoryLog(options.HistoryDepth);
 
         _epoch = time.GetTimestamp();
         _inbox = Channel.CreateBounded<NodeInput>(new BoundedChannelOptions(InboxCapacity)
@@ -191,7 +199,14 @@ public sealed partial class WhisperNode : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(to);
         ArgumentNullException.ThrowIfNull(text);
-        return SubmitAsync(new SendCommand(MessageKind.Private, to, Encode(text)), cancellationToken);
+        var max = _options.Engine.MaxMessageBytes - 1; // one byte says "text" (docs/protocol.md, Application payloads)
+        var count = Encoding.UTF8.GetByteCount(text);
+        if (count > max)
+        {
+            throw new MessageTooLargeException(count, max);
+        }
+
+        return SubmitAsync(new SendCommand(MessageKind.Private, to, AppPayload.PrivateText(text)), cancellationToken);
     }
 
     /// <summary>A consistent snapshot of the counters, taken by the driver loop.</summary>

@@ -61,6 +61,12 @@ public sealed record WhisperNodeOptions
     /// </summary>
     public bool AutoRejoin { get; init; } = true;
 
+    /// <summary>
+    /// How many recent broadcasts this node keeps in memory to hand to members that join late or rejoin (and asks for
+    /// when it joins); 0 turns history catch-up off. Private messages are never handed over.
+    /// </summary>
+    public int HistoryDepth { get; init; } = 200;
+
     internal TimeSpan EffectiveLeaveTimeout => LeaveTimeout ?? Engine.LeaveLinger + TimeSpan.FromSeconds(3);
 
     /// <summary>Throws when the options cannot work (invalid name, bad engine settings, bad fault rates).</summary>
@@ -73,6 +79,11 @@ public sealed record WhisperNodeOptions
 
         ArgumentNullException.ThrowIfNull(Server);
         ArgumentNullException.ThrowIfNull(Bind);
+        if (HistoryDepth is < 0 or > 10_000)
+        {
+            throw new ArgumentOutOfRangeException(nameof(HistoryDepth), HistoryDepth, "must be 0-10000 broadcasts");
+        }
+
         if (Peer is { Port: 0 })
         {
             throw new ArgumentException("the peer to join through needs a port", nameof(Peer));

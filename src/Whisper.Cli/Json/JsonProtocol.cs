@@ -160,6 +160,11 @@ internal static class JsonProtocol
         }
 
         w.WriteEndObject();
+        if (m.Arrival != Arrival.Live)
+        {
+            w.WriteBoolean(m.Arrival == Arrival.Late ? "late" : "history", true);
+        }
+
         Timestamp(w, m.ReceivedAt);
     }
 

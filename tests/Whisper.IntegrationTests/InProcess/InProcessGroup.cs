@@ -29,10 +29,13 @@ public sealed class InProcessGroup : IAsyncDisposable
 
     public WhisperNodeOptions Options(string name) => new() { Name = name, Server = Server.LocalEndpoint };
 
-    public async Task<EventRecorder> JoinAsync(string name, Func<WhisperNodeOptions, WhisperNodeOptions>? configure = null)
+    public async Task<EventRecorder> JoinAsync(
+        string name, Func<WhisperNodeOptions, WhisperNodeOptions>? configure = null, Func<IPEndPoint, IDatagramTransport>? transport = null)
     {
-        var options = Options(name);
-        var node = await WhisperNode.JoinAsync(configure is null ? options : configure(options));
+        var options = configure is null ? Options(name) : configure(Options(name));
+        var node = transport is null
+            ? await WhisperNode.JoinAsync(options)
+            : await WhisperNode.JoinAsync(options, transport(options.Bind));
         var recorder = new EventRecorder(node);
         _nodes.Add(recorder);
         return recorder;

@@ -103,6 +103,9 @@ public sealed class FailureTests(ITestOutputHelper output)
             }
 
             await DeliveredAsync(c, toC + "-private");
+            var caughtUp = await DeliveredAsync(c, during); // said while c was frozen: handed over as history
+            Assert.True(caughtUp.Json!.Value.TryGetProperty("history", out var history) && history.GetBoolean(), $"c should mark '{during}' as history: {caughtUp.Raw}");
+            Assert.Single(c.Transcript(), l => l.IsMessage(during));
             Assert.Equal(newId, Assert.Single(a.Transcript(), l => l.IsMessage(fromC)).Str("origin"));
             AssertNone(
                 new[] { a, b }.SelectMany(n => Transcripts.CheckBroadcastsExactlyOnce(n.Label, n.Transcript(), [before, during, fromC, toC])
