@@ -249,7 +249,33 @@ public sealed partial class WhisperNode
         var text = Encoding.UTF8.GetString(m.Payload);
         var now = _time.GetUtcNow();
         _history.Keep(new HistoryEntry(m.Id, m.From.Name, text, now));
-        _events.Writer.TryWrite(new ChatMessage(m.Id, m.Kind, m.From.Name, null, text, m.Deps, now));
+        Show(new ChatMessage(m.Id, m.Kind, m.From.Name, null, text, m.Deps, now));
+    }
+
+    /// <summary>
+    /// Publishes a live message, or holds it while a history answer is awaited (bounded by <see cref="HistoryWait"/>), so
+    /// what was said before this incarnation joined is shown before what was said after it, which may depend on it.
+    /// </summary>
+    private void Show(ChatMessage message)
+    {
+        if (_holdLiveUntil is not null)
+        {
+            _heldLive.Add(message);
+            return;
+        }
+
+        _events.Writer.TryWrite(message);
+    }
+
+    private void ReleaseHeldLive()
+    {
+        _holdLiveUntil = null;
+        foreach (var m in _heldLive)
+        {
+            _events.Writer.TryWrite(m);
+        }
+
+        _heldLive.Clear();
     }
 
     private void OnPrivatePayload(DeliveredMessage m)
@@ -264,8 +290,7 @@ public sealed partial class WhisperNode
         switch (payload[0])
         {
             case AppPayload.Text:
-                _events.Writer.TryWrite(new ChatMessage(
-                    m.Id, m.Kind, m.From.Name, m.To?.Name, Encoding.UTF8.GetString(payload[1..]), m.Deps, _time.GetUtcNow()));
+                Show(new ChatMessage(m.Id, m.Kind, m.From.Name, m.To?.Name, Encoding.UTF8.GetString(payload[1..]), m.Deps, _time.GetUtcNow()));
                 break;
             case AppPayload.HistoryRequest when AppPayload.TryReadRequest(payload, out var max):
                 var batches = HistoryBatch.Encode(_history.Recent(Math.Min(max, _options.HistoryDepth)), late: false, _options.Engine.MaxMessageBytes);
@@ -291,6 +316,7 @@ public sealed partial class WhisperNode
                 {
                     _historyFrom = null;
                     _historyCandidates.Clear(); // caught up
+                    ReleaseHeldLive();
                 }
 
                 break;
@@ -323,11 +349,18 @@ public sealed partial class WhisperNode
     private void AskNextForHistory()
     {
         _historyFrom = _historyCandidates.TryDequeue(out var next) ? next : null;
-        if (_historyFrom is not null)
+        if (_historyFrom is null)
         {
-            SendInternal(_historyFrom, AppPayload.Request(_options.HistoryDepth));
+            ReleaseHeldLive(); // nobody left to ask
+            return;
         }
+
+        _holdLiveUntil = Now() + HistoryWait;
+        SendInternal(_historyFrom, AppPayload.Request(_options.HistoryDepth));
     }
+
+    /// <summary>How long live messages wait for a history answer before they are shown anyway.</summary>
+    private static readonly TimeSpan HistoryWait = TimeSpan.FromSeconds(3);
 
     /// <summary>After a rejoin: hand what this node said and saw before it was removed to every member, as late messages.</summary>
     private void PushLate(IReadOnlyList<MemberRef> members)
@@ -390,6 +423,14 @@ public sealed partial class WhisperNode
         while (_engine.TryPollEvent(out var engineEvent))
         {
             Publish(engineEvent);
+        }
+
+        if (_holdLiveUntil is { } until && Now() >= until)
+        {
+            Log.HistoryTimedOut(_logger, Self.Name, _historyFrom ?? "nobody");
+            _historyFrom = null;
+            _historyCandidates.Clear();
+            ReleaseHeldLive(); // no answer in time: show what came live (history may still arrive, marked, later)
         }
 
         if (_internal.Count > 0 && !_finished)
@@ -476,6 +517,7 @@ public sealed partial class WhisperNode
                 _membersDirty = true;
                 Log.Evicted(_logger, Self.ToString(), evicted.Reason);
                 _events.Writer.TryWrite(new Evicted(Self, evicted.Reason, _options.AutoRejoin));
+                ReleaseHeldLive();
                 _lateToPush = _history.Recent(_options.HistoryDepth); // what this side said and saw, for the other side
                 _historyCandidates.Clear();
                 _historyFrom = null;
@@ -594,6 +636,7 @@ public sealed partial class WhisperNode
     private async Task ShutdownAsync(CancellationTokenSource receiveStop)
     {
         _finished = true;
+        ReleaseHeldLive(); // nothing delivered is ever swallowed
         foreach (var (command, id) in _accepted)
         {
             command.Succeed(id); // the engine took them before the loop ended
@@ -706,6 +749,9 @@ public sealed partial class WhisperNode
 
         [LoggerMessage(EventId = 17, Level = LogLevel.Information, Message = "{Previous} rejoins as {Next} through {Contact}")]
         public static partial void Rejoining(ILogger logger, string previous, string next, string contact);
+
+        [LoggerMessage(EventId = 19, Level = LogLevel.Information, Message = "{Self} got no history from {From} in time; showing live messages")]
+        public static partial void HistoryTimedOut(ILogger logger, string self, string from);
 
         [LoggerMessage(EventId = 18, Level = LogLevel.Debug, Message = "{Self} hands {To} its last {Count} broadcasts in {Batches} batch(es)")]
         public static partial void ServingHistory(ILogger logger, string self, string to, int count, int batches);

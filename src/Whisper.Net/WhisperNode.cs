@@ -62,6 +62,8 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private string? _historyFrom;
     private List<HistoryEntry>? _lateToPush;
     private long _malformedPayloads;
+    private TimeSpan? _holdLiveUntil;
+    private readonly List<ChatMessage> _heldLive = [];
     private readonly List<(SendCommand Command, MessageId Id)> _accepted = [];
     private IPEndPoint? _rejoinThrough;
     private TimeSpan _lastNow;
