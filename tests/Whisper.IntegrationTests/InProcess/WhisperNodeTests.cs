@@ -121,10 +121,14 @@ public sealed class WhisperNodeTests
     public async Task SendsWaitForFlowControlAndAllArriveInOrder()
     {
         await using var group = await InProcessGroup.StartAsync();
-        var nodes = await group.JoinAllAsync("alice", "bob");
+        var alice = await group.JoinAsync("alice", o => o with { Engine = o.Engine with { SendWindowChunks = 128 } });
+        var bob = await group.JoinAsync("bob");
+        await InProcessGroup.WaitUntilSeesAsync(alice, ["bob"]);
+        EventRecorder[] nodes = [alice, bob];
         var payload = new string('w', 60 * 1024);
 
-        // 30 messages of ~55 chunks each exceed the 1024-chunk send window several times over.
+        // 30 messages of ~55 chunks each exceed alice's 128-chunk send window thirteen times over: the window fills
+        // within the first three sends handled together, however fast bob acknowledges.
         var sends = Enumerable.Range(0, 30).Select(i => nodes[0].Node.BroadcastAsync($"{i:D2}:{payload}")).ToArray();
         await Task.WhenAll(sends).WaitAsync(Wait);
         await nodes[1].WaitForAsync<ChatMessage>(m => m.Text.StartsWith("29:", StringComparison.Ordinal), Wait, "bob delivers the last one");
