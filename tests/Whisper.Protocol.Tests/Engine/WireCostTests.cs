@@ -58,27 +58,7 @@ public sealed class WireCostTests(ITestOutputHelper output)
     [Fact]
     public void In_a_stream_of_back_to_back_broadcasts_acks_add_at_most_a_tenth_to_the_data_datagrams()
     {
-        var net = new EngineHarness();
-        net.Form(Enumerable.Range(0, 10).Select(i => $"n{i}").ToArray());
-        net.RunFor(TimeSpan.FromSeconds(1));
-        var data = 0;
-        var controlOnly = 0;
-        var piggybacked = 0;
-        net.Drop = d =>
-        {
-            var frames = d.Frames;
-            if (frames.Any(f => f is ChunkFrame))
-            {
-                data++;
-                piggybacked += frames.Any(f => f is AckFrame) ? 1 : 0;
-            }
-            else if (frames.Any(f => f is AckFrame or NackFrame))
-            {
-                controlOnly++;
-            }
-
-            return false;
-        };
+        var (net, count) = TenMembersCounting();
 
         const int rounds = 60;
         for (var r = 0; r < rounds; r++)
@@ -92,8 +72,8 @@ public sealed class WireCostTests(ITestOutputHelper output)
         }
 
         net.RunFor(TimeSpan.FromMilliseconds(50));
-        var overhead = (double)controlOnly / data;
-        output.WriteLine($"stream of {rounds * 10} broadcasts: {data} data datagrams ({piggybacked} carrying an ack), {controlOnly} ack/nack-only datagrams = {overhead:P1} overhead");
+        var overhead = (double)count.ControlOnly / count.Data;
+        output.WriteLine($"stream of {rounds * 10} broadcasts: {count.Data} data datagrams ({count.Piggybacked} carrying an ack), {count.ControlOnly} ack/nack-only datagrams = {overhead:P1} overhead");
 
         Assert.All(net.Nodes, n => Assert.Equal(rounds * 10, n.Delivered.Count));
         Assert.True(overhead <= 0.10, $"acks add {overhead:P1} to the data datagrams");
@@ -102,25 +82,7 @@ public sealed class WireCostTests(ITestOutputHelper output)
     [Fact]
     public void A_single_sender_streaming_to_nine_silent_members_gets_few_acks()
     {
-        var net = new EngineHarness();
-        net.Form(Enumerable.Range(0, 10).Select(i => $"n{i}").ToArray());
-        net.RunFor(TimeSpan.FromSeconds(1));
-        var data = 0;
-        var controlOnly = 0;
-        net.Drop = d =>
-        {
-            var frames = d.Frames;
-            if (frames.Any(f => f is ChunkFrame))
-            {
-                data++;
-            }
-            else if (frames.Any(f => f is AckFrame or NackFrame))
-            {
-                controlOnly++;
-            }
-
-            return false;
-        };
+        var (net, count) = TenMembersCounting();
 
         const int messages = 400;
         for (var m = 0; m < messages; m++)
@@ -130,11 +92,45 @@ public sealed class WireCostTests(ITestOutputHelper output)
         }
 
         net.RunFor(TimeSpan.FromMilliseconds(50));
-        var overhead = (double)controlOnly / data;
-        output.WriteLine($"one sender, {messages} broadcasts: {data} data datagrams, {controlOnly} ack/nack-only datagrams = {overhead:P1} overhead");
+        var overhead = (double)count.ControlOnly / count.Data;
+        output.WriteLine($"one sender, {messages} broadcasts: {count.Data} data datagrams, {count.ControlOnly} ack/nack-only datagrams = {overhead:P1} overhead");
 
         Assert.All(net.Nodes, n => Assert.Equal(messages, n.Delivered.Count));
         Assert.True(overhead <= 0.10, $"acks add {overhead:P1} to the data datagrams");
+    }
+
+    /// <summary>A formed group of ten whose datagrams from now on are counted: with data, with data and an ack, control only.</summary>
+    private static (EngineHarness Net, DatagramCount Count) TenMembersCounting()
+    {
+        var net = new EngineHarness();
+        net.Form(Enumerable.Range(0, 10).Select(i => $"n{i}").ToArray());
+        net.RunFor(TimeSpan.FromSeconds(1));
+        var count = new DatagramCount();
+        net.Drop = d =>
+        {
+            var frames = d.Frames;
+            if (frames.Any(f => f is ChunkFrame))
+            {
+                count.Data++;
+                count.Piggybacked += frames.Any(f => f is AckFrame) ? 1 : 0;
+            }
+            else if (frames.Any(f => f is AckFrame or NackFrame))
+            {
+                count.ControlOnly++;
+            }
+
+            return false;
+        };
+        return (net, count);
+    }
+
+    private sealed class DatagramCount
+    {
+        public int Data { get; set; }
+
+        public int Piggybacked { get; set; }
+
+        public int ControlOnly { get; set; }
     }
 }
 
