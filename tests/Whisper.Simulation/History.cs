@@ -77,6 +77,7 @@ public sealed class History
     private readonly IReadOnlyList<(int Subject, MemberStatus Status)>?[] _finalViews;
     private readonly string[] _memberNames;
     private readonly TimeSpan?[] _startedAt;
+    private readonly bool[] _spare;
     private readonly string?[] _contacts;
     private readonly TimeSpan?[] _deniedAt;
     private readonly DenyReason[] _denyReasons;
@@ -93,6 +94,7 @@ public sealed class History
         _finalViews = new IReadOnlyList<(int, MemberStatus)>?[names.Count];
         _memberNames = [.. names];
         _startedAt = new TimeSpan?[names.Count];
+        _spare = new bool[names.Count];
         _contacts = new string?[names.Count];
         _deniedAt = new TimeSpan?[names.Count];
         _denyReasons = new DenyReason[names.Count];
@@ -152,7 +154,11 @@ public sealed class History
     }
 
     /// <summary>A live node never crashed, never left and was not denied admission (paused nodes are live).</summary>
-    public bool IsLive(int node) => _crashedAt[node] is null && _leftAt[node] is null && _deniedAt[node] is null;
+    /// <summary>Started (or, in a run that starts nobody explicitly, meant to) and not crashed, left or denied.</summary>
+    public bool IsLive(int node) => _crashedAt[node] is null && _leftAt[node] is null && _deniedAt[node] is null && !_spare[node];
+
+    /// <summary>Marks a node as a spare that is not part of the run until it starts (<see cref="RecordStarted"/> clears it).</summary>
+    public void MarkSpare(int node) => _spare[node] = true;
 
     /// <summary>The name a node asked to join under (<see cref="Names"/> stay the report's unique node names).</summary>
     public string MemberNameOf(int node) => node >= 0 && node < _memberNames.Length ? _memberNames[node] : "?";
@@ -281,6 +287,7 @@ public sealed class History
         ArgumentException.ThrowIfNullOrEmpty(memberName);
         ArgumentException.ThrowIfNullOrEmpty(contact);
         _startedAt[node] = at;
+        _spare[node] = false;
         _memberNames[node] = memberName;
         _contacts[node] = contact;
     }

@@ -88,6 +88,13 @@ public sealed record Scenario
     /// </summary>
     public bool EvictionsExpected { get; init; }
 
+    /// <summary>
+    /// Extra nodes, not started with the group, that stand in for the new incarnations of evicted members: when a
+    /// member is evicted, the next spare starts under its name and joins through the member that told it (as
+    /// <c>WhisperNode</c> does), so merges are exercised too. Spares count as nodes only once started.
+    /// </summary>
+    public int RejoinSpares { get; init; }
+
     public CrashStyle CrashStyle { get; init; } = CrashStyle.Mixed;
 
     /// <summary>Whether the discovery server crashes during the workload.</summary>
@@ -154,7 +161,7 @@ public sealed record Scenario
         var c = CultureInfo.InvariantCulture;
         sb.Append(c, $"{Name}: nodes={Nodes} loss={Loss:0.###} dup={Duplication:0.###} delay={Ms(DelayBase)}+{Ms(DelayJitter)}ms spread={LinkSpread:0.##} straggle={Straggle:0.###}x{Ms(StraggleDelay)}ms");
         sb.Append(c, $" faultsDuringJoin={FaultsDuringJoin} partitions={Partitions}x{Ms(MinPartition)}-{Ms(MaxPartition)}ms");
-        sb.Append(c, $" crashes={Crashes}({CrashStyle}) crashDiscovery={CrashDiscovery} pauses={Pauses}x{Ms(MinPause)}-{Ms(MaxPause)}ms evictions={(EvictionsExpected ? "expected" : "violation")}");
+        sb.Append(c, $" crashes={Crashes}({CrashStyle}) crashDiscovery={CrashDiscovery} pauses={Pauses}x{Ms(MinPause)}-{Ms(MaxPause)}ms evictions={(EvictionsExpected ? "expected" : "violation")} spares={RejoinSpares}");
         sb.Append(c, $" workload={Ms(WorkloadDuration)}ms bcast/s={BroadcastsPerSecond:0.##} bursts/s={PrivateBurstsPerSecond:0.##} maxBurst={MaxBurst} bcastBurst={MaxBroadcastBurst} reply={ReplyProbability:0.###}");
         sb.Append(c, $" medium={MediumMessageShare:0.##} large={LargeMessageShare:0.##}");
         sb.Append(c, $" engine(hb={Ms(Engine.HeartbeatInterval)} suspect={Ms(Engine.SuspectAfter)} down={Ms(Engine.DownAfter)} window={Engine.SendWindowChunks}/{Engine.PrivateWindowChunks})");

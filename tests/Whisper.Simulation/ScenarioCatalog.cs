@@ -67,6 +67,12 @@ public enum ScenarioFamily
     /// side carries on, and safety and agreement hold among the survivors.
     /// </summary>
     LongPartitions = 12,
+
+    /// <summary><see cref="Pauses"/>, and each evicted member comes back as a new incarnation (a spare node under its name).</summary>
+    PausesWithRejoin = 13,
+
+    /// <summary><see cref="LongPartitions"/>, and each evicted member comes back as a new incarnation (a spare node under its name).</summary>
+    LongPartitionsWithRejoin = 14,
 }
 
 /// <summary>
@@ -82,13 +88,13 @@ public static class ScenarioCatalog
     /// <summary>Admission families (<see cref="ScenarioFamily.Crowd"/> to <see cref="ScenarioFamily.JoinThroughMembers"/>).</summary>
     public const int AdmissionFamilyCount = 4;
 
-    public const int FamilyCount = DeliveryFamilyCount + AdmissionFamilyCount + 2;
+    public const int FamilyCount = DeliveryFamilyCount + AdmissionFamilyCount + FaultFamilyCount;
 
     /// <summary>The first admission seed: seeds of admission family f are <c>base + (f - 7) + 4 k</c>.</summary>
     public const ulong AdmissionSeedBase = 1_000_000_000;
 
     /// <summary>Fault-tolerance families (<see cref="ScenarioFamily.Pauses"/>, <see cref="ScenarioFamily.LongPartitions"/>).</summary>
-    public const int FaultFamilyCount = 2;
+    public const int FaultFamilyCount = 4;
 
     /// <summary>The first fault-tolerance seed: seeds of fault family f are <c>base + (f - 11) + 2 k</c>.</summary>
     public const ulong FaultSeedBase = 2_000_000_000;
@@ -194,7 +200,7 @@ public static class ScenarioCatalog
                 ReplyProbability = 0.08,
                 BroadcastsPerSecond = r.NextDouble(2, 3),
             },
-            ScenarioFamily.Pauses => baseline with
+            ScenarioFamily.Pauses or ScenarioFamily.PausesWithRejoin => baseline with
             {
                 Loss = r.NextDouble(0, 0.1),
                 Pauses = r.NextInt(1, 3),
@@ -204,8 +210,9 @@ public static class ScenarioCatalog
                 WorkloadDuration = TimeSpan.FromSeconds(9),
                 BroadcastsPerSecond = r.NextDouble(0.5, 1.5),
                 EvictionsExpected = true,
+                RejoinSpares = family == ScenarioFamily.PausesWithRejoin ? 3 : 0,
             },
-            ScenarioFamily.LongPartitions => baseline with
+            ScenarioFamily.LongPartitions or ScenarioFamily.LongPartitionsWithRejoin => baseline with
             {
                 Loss = r.NextDouble(0, 0.1),
                 Partitions = 1,
@@ -214,6 +221,7 @@ public static class ScenarioCatalog
                 WorkloadDuration = TimeSpan.FromSeconds(8),
                 BroadcastsPerSecond = r.NextDouble(0.5, 1.5),
                 EvictionsExpected = true,
+                RejoinSpares = family == ScenarioFamily.LongPartitionsWithRejoin ? 6 : 0,
             },
             _ => throw new ArgumentOutOfRangeException(nameof(seed)),
         };

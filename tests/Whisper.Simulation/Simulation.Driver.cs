@@ -314,12 +314,26 @@ public sealed partial class Simulation
                     }
 
                     CrashNow(node, "evicted: the group declared this incarnation down"); // its engine is finished; as a crash to the checkers
+                    RejoinAsSpare(node, evicted.Contact);
                     break;
                 default:
                     Note(node.Index, $"event {ev}");
                     break;
             }
         }
+    }
+
+    /// <summary>The evicted member's new incarnation: the next spare starts under its name through the member that told it.</summary>
+    private void RejoinAsSpare(SimNode evicted, IPEndPoint contact)
+    {
+        if (_primaries + _nextSpare >= _nodes.Length || !_byEndpoint.TryGetValue(contact, out var through) || through >= _nodes.Length)
+        {
+            return;
+        }
+
+        var spare = _primaries + _nextSpare++;
+        Note(spare, $"stands in for {evicted.Name}'s new incarnation, joining through {_nodes[through].Name}");
+        StartNode(spare, _now + TimeSpan.FromMilliseconds(1), JoinContact.Through(through, leaseToServer: true), evicted.MemberName);
     }
 
     private void RearmTimer(SimProcess p)

@@ -45,7 +45,7 @@ public sealed partial class Simulation
 
     private void SpontaneousBroadcast(SimNode node)
     {
-        if (!_workloadActive || !History.IsLive(node.Index))
+        if (!_workloadActive || !History.IsLive(node.Index) || !node.Joined)
         {
             return;
         }
@@ -61,7 +61,7 @@ public sealed partial class Simulation
 
     private void PrivateBurst(SimNode node)
     {
-        if (!_workloadActive || !History.IsLive(node.Index))
+        if (!_workloadActive || !History.IsLive(node.Index) || !node.Joined)
         {
             return;
         }
@@ -98,11 +98,11 @@ public sealed partial class Simulation
         Schedule(_now + _workloadRandom.NextExponential(TimeSpan.FromSeconds(1 / Scenario.PrivateBurstsPerSecond)), () => PrivateBurst(node));
     }
 
-    private bool IsRecipient(int node) => Scenario.Admission is null || (History.HasJoined(node) && History.IsLive(node));
+    private bool IsRecipient(int node) => (Scenario.Admission is null && Scenario.RejoinSpares == 0) || (History.HasJoined(node) && History.IsLive(node));
 
     private void MaybeReply(SimNode node, MessageKey delivered)
     {
-        if (!_workloadActive || delivered.Sender == node.Index || !History.IsLive(node.Index) || !_workloadRandom.Chance(Scenario.ReplyProbability))
+        if (!_workloadActive || delivered.Sender == node.Index || !History.IsLive(node.Index) || !node.Joined || !_workloadRandom.Chance(Scenario.ReplyProbability))
         {
             return;
         }
@@ -196,6 +196,14 @@ public sealed partial class Simulation
     {
         while (queue.TryPeek(out var p) && !node.Crashed && !_aborted)
         {
+            if (p.Kind == MessageKind.Private && _nodes[p.Recipient].Crashed)
+            {
+                // Its name may belong to a new incarnation by now: a private message for the old one is not for it.
+                queue.Dequeue();
+                _abandoned++;
+                continue;
+            }
+
             SendResult result = default;
             var ok = Guard(node, () => result = p.Kind == MessageKind.Broadcast
                 ? node.Engine.Broadcast(p.Payload, _now)

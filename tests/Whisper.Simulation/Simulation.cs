@@ -61,6 +61,8 @@ public sealed partial class Simulation
     private readonly List<int> _viewScratch = [];
     private int _pendingStarts;
     private readonly HashSet<int> _evicted = [];
+    private readonly int _primaries;
+    private int _nextSpare;
     private readonly Dictionary<int, TimeSpan> _pausedSince = [];
     private readonly List<(int Process, TimeSpan From, TimeSpan To)> _pauses = [];
     private bool _admissionFinished;
@@ -80,7 +82,8 @@ public sealed partial class Simulation
         _faultRandom = SimRandom.Derive(seed, "faults");
         var idRandom = SimRandom.Derive(seed, "ids");
 
-        var n = scenario.Nodes;
+        var n = scenario.Nodes + scenario.RejoinSpares;
+        _primaries = scenario.Nodes;
         var names = History.DefaultNames(n);
         History = new History(names);
         var processNames = names.Append("disc").ToArray();
@@ -105,6 +108,11 @@ public sealed partial class Simulation
             _nodes[i] = new SimNode(i, names[i], all[i].Item2, id, CreateEngine(i, spec));
             _byId.Add(id, i);
             Trace.NameMember(id.ToString()[..6], names[i]);
+        }
+
+        for (var i = _primaries; i < n; i++)
+        {
+            History.MarkSpare(i);
         }
 
         _discoveryOptions = new DiscoveryOptions { MaxMembers = scenario.DiscoveryMaxMembers ?? Math.Min(n, JoinAcceptFrame.MaxMembers) };
@@ -255,7 +263,7 @@ public sealed partial class Simulation
             first += _server.Engine.Options.RelearnWindow;
         }
 
-        foreach (var node in _nodes)
+        foreach (var node in _nodes.Take(_primaries))
         {
             var at = first + _workloadRandom.NextTime(TimeSpan.Zero, spread);
             Schedule(at, () => StartNode(node));
@@ -265,7 +273,7 @@ public sealed partial class Simulation
     /// <summary>True when every node has joined and sees every other node Up.</summary>
     public bool GroupFormed()
     {
-        foreach (var node in _nodes)
+        foreach (var node in _nodes.Take(_primaries))
         {
             if (!node.Joined || node.Crashed)
             {
@@ -281,7 +289,7 @@ public sealed partial class Simulation
                 }
             }
 
-            if (up < _nodes.Length - 1)
+            if (up < _primaries - 1)
             {
                 return false;
             }
