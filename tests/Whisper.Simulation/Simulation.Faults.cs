@@ -48,9 +48,9 @@ public sealed partial class Simulation
             }
         }
 
-        var victims = Enumerable.Range(0, _nodes.Length).ToList();
+        var victims = Enumerable.Range(0, _primaries).ToList(); // spares only stand in for evicted members
         r.Shuffle(victims);
-        for (var i = 0; i < Math.Min(Scenario.Crashes, _nodes.Length - 1); i++)
+        for (var i = 0; i < Math.Min(Scenario.Crashes, _primaries - 1); i++)
         {
             var node = _nodes[victims[i]];
             var at = start + r.NextTime(w * 0.1, w * 0.9);
@@ -77,7 +77,7 @@ public sealed partial class Simulation
 
         for (var i = 0; i < Scenario.Pauses; i++)
         {
-            var node = r.NextInt(_nodes.Length);
+            var node = r.NextInt(_primaries);
             var duration = r.NextTime(Scenario.MinPause, Scenario.MaxPause);
             var begin = start + r.NextTime(w * 0.05, Max(w * 0.05, w - duration - TimeSpan.FromMilliseconds(100)));
             Schedule(begin, () => Pause(node));

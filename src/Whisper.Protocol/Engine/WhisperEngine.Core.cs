@@ -1841,6 +1841,7 @@ public sealed partial class WhisperEngine
         if (!o.BaseKnown || (o.Delivered == o.Base && o.Chunks.Count == 0 && delivered > o.Base))
         {
             o.BaseKnown = true;
+            o.Adopted = true;
             o.Base = o.Contig = o.Delivered = o.Stable = delivered;
             o.Highest = Math.Max(o.Highest, delivered);
         }
@@ -2093,7 +2094,8 @@ public sealed partial class WhisperEngine
         var entries = new List<ClockEntry>(_originOrder.Count);
         foreach (var o in _originOrder)
         {
-            if (o.BaseKnown && o.Contig > 0)
+            // An adopted base is "before our time", not chunks we hold: advertising it would send others asking us for them.
+            if (o.BaseKnown && o.Contig > 0 && !(o.Adopted && o.Contig <= o.Base))
             {
                 entries.Add(new ClockEntry(o.Id, o.Contig));
             }

@@ -73,6 +73,9 @@ public sealed partial class WhisperEngine
         public bool BaseKnown { get; set; }
         public ulong Base { get; set; }
 
+        /// <summary>The base came from another member's departed list: we never held any of this stream.</summary>
+        public bool Adopted { get; set; }
+
         /// <summary>Highest sequence received without gaps.</summary>
         public ulong Contig { get; set; }
 
