@@ -112,6 +112,68 @@ internal sealed class ChatViewModel
         }
     }
 
+    /// <summary>Shows a message from the local history store (marked as history, never counted unread).</summary>
+    public void ApplyStored(string kind, string from, string? to, string text, DateTimeOffset at)
+    {
+        var own = from == SelfName;
+        var conversation = kind == "p" ? FindOrAddPrivate(own ? to ?? SelfName : from) : Group;
+        Add(conversation, new ChatLine(at, own ? ChatLineKind.Own : ChatLineKind.Message, from, text, IsHistory: true));
+    }
+
+    /// <summary>Renders one line as text: "12:00:01 bob: hi", "12:00:02 * alice: mine", "12:00:03 -- bob left"; history lines start with "(h)".</summary>
+    public static string Render(ChatLine line)
+    {
+        var time = line.At.ToLocalTime().ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+        var mark = line.IsHistory ? "(h) " : string.Empty;
+        return line.Kind switch
+        {
+            ChatLineKind.System => $"{time} -- {line.Text}",
+            ChatLineKind.Own => $"{mark}{time} * {line.Sender}: {line.Text}",
+            _ => $"{mark}{time} {line.Sender}: {line.Text}",
+        };
+    }
+
+    /// <summary>
+    /// Splits <paramref name="text"/> into screen lines of at most <paramref name="width"/> characters:
+    /// at newlines, then at the last space that fits, else hard; continuation lines are indented by two.
+    /// </summary>
+    public static IEnumerable<string> Wrap(string text, int width)
+    {
+        width = Math.Max(4, width);
+        foreach (var raw in text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n'))
+        {
+            var rest = raw;
+            var first = true;
+            while (true)
+            {
+                var room = first ? width : width - 2;
+                var prefix = first ? string.Empty : "  ";
+                if (rest.Length <= room)
+                {
+                    yield return prefix + rest;
+                    break;
+                }
+
+                var cut = rest.LastIndexOf(' ', room);
+                if (cut <= 0)
+                {
+                    cut = room;
+                }
+
+                yield return prefix + rest[..cut];
+                rest = rest[cut..].TrimStart(' ');
+                first = false;
+            }
+        }
+    }
+
+    /// <summary>Activates the next conversation tab (wrapping around).</summary>
+    public void ActivateNext()
+    {
+        var index = _conversations.IndexOf(Active);
+        Activate(_conversations[(index + 1) % _conversations.Count]);
+    }
+
     /// <summary>Sets the initial member list from the node's snapshot after the join.</summary>
     public void SetMembers(IEnumerable<MemberSnapshot> members)
     {
