@@ -199,3 +199,29 @@ public sealed class ChatViewModelTests
         Assert.Equal("line 10", oldest);
     }
 }
+
+public sealed class ChatLineWrapTests
+{
+    [Fact]
+    public void ShortTextStaysOnOneLine() =>
+        Assert.Equal(["hello"], ChatViewModel.Wrap("hello", 20));
+
+    [Fact]
+    public void LongTextBreaksAtSpacesAndIndentsContinuations() =>
+        Assert.Equal(["aaa bbb", "  ccc", "  ddd"], ChatViewModel.Wrap("aaa bbb ccc ddd", 8));
+
+    [Fact]
+    public void AWordLongerThanTheLineIsCutHard() =>
+        Assert.Equal(["abcdef", "  ghij"], ChatViewModel.Wrap("abcdefghij", 6));
+
+    [Fact]
+    public void PastedNewlinesStartNewLines() =>
+        Assert.Equal(["one", "two"], ChatViewModel.Wrap("one\r\ntwo", 20));
+
+    [Fact]
+    public void EveryWrappedLineFitsTheWidth()
+    {
+        var text = string.Join(' ', Enumerable.Range(0, 200).Select(i => new string('x', i % 13 + 1)));
+        Assert.All(ChatViewModel.Wrap(text, 17), line => Assert.True(line.Length <= 17, line));
+    }
+}

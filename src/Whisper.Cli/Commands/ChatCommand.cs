@@ -30,18 +30,24 @@ internal static class ChatCommand
         var server = CliSupport.OptionalEndpointOption("--server", "The discovery server to join through [default: 127.0.0.1:7700, started in this process when nobody answers there].");
         var peer = CliSupport.OptionalEndpointOption("--peer", "Join through this member's UDP endpoint instead of the discovery server.");
         var port = CliSupport.PortOption("--port", "Local UDP port (0 picks a free one).", 0);
+        var bind = new Option<IPAddress?>("--bind")
+        {
+            Description = "Local address to bind [default: 127.0.0.1 when the server or peer is on loopback, otherwise all IPv4 addresses].",
+            HelpName = "address",
+            CustomParser = CliSupport.ParseAddress,
+        };
         var dataDir = new Option<string?>("--data-dir") { Description = "Where the history database lives [default: $XDG_DATA_HOME/whisper or ~/.local/share/whisper].", HelpName = "dir" };
         var command = new Command("chat", "Chat with the group in a full-screen terminal UI (group and private conversations, member list, history).")
         {
-            name, server, peer, port, dataDir,
+            name, server, peer, port, bind, dataDir,
         };
         command.SetAction((result, ct) => RunAsync(
-            result.GetValue(name)!, result.GetValue(server), result.GetValue(peer), result.GetValue(port),
+            result.GetValue(name)!, result.GetValue(server), result.GetValue(peer), result.GetValue(bind), result.GetValue(port),
             result.GetValue(dataDir) ?? HistoryStore.DefaultDataDirectory(), ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(string name, IPEndPoint? server, IPEndPoint? peer, int port, string dataDir, CancellationToken ct)
+    private static async Task<int> RunAsync(string name, IPEndPoint? server, IPEndPoint? peer, IPAddress? bindAddress, int port, string dataDir, CancellationToken ct)
     {
         if (MemberName.Validate(name) is { } problem)
         {
@@ -49,7 +55,8 @@ internal static class ChatCommand
             return CliSupport.ExitDenied;
         }
 
-        var bind = new IPEndPoint(IPAddress.Loopback, port);
+        var contact = peer ?? server ?? DefaultServer;
+        var bind = new IPEndPoint(bindAddress ?? (IPAddress.IsLoopback(contact.Address) ? IPAddress.Loopback : IPAddress.Any), port);
         DiscoveryServer? embedded = null;
         WhisperNode node;
         try
