@@ -18,6 +18,7 @@ internal static class Program
         {
             ServerCommand.Create(),
             NodeCommand.Create(),
+            ChatCommand.Create(),
         };
 
         var parse = root.Parse(args);
