@@ -17,7 +17,7 @@ internal enum ChatLineKind
 }
 
 /// <summary>One line of a conversation. <paramref name="IsHistory"/> marks messages from stored or caught-up history.</summary>
-internal sealed record ChatLine(DateTimeOffset At, ChatLineKind Kind, string? Sender, string Text, bool IsHistory = false);
+internal sealed record ChatLine(DateTimeOffset At, ChatLineKind Kind, string? Sender, string Text, bool IsHistory = false, bool IsLate = false);
 
 /// <summary>A member as the member list shows it.</summary>
 internal sealed record MemberEntry(string Name, MemberStatus Status, bool IsSelf);
@@ -109,6 +109,17 @@ internal sealed class ChatViewModel
             case MemberChanged c:
                 ApplyMember(c.Name, c.Status, now);
                 break;
+            case Evicted ev:
+                Add(Group, new ChatLine(now, ChatLineKind.System, null,
+                    ev.Rejoining ? $"the group had declared you down ({ev.Reason}); rejoining" : $"the group declared you down ({ev.Reason})"), countsUnread: false);
+                break;
+            case Rejoined r:
+                Add(Group, new ChatLine(now, ChatLineKind.System, null,
+                    $"back in the group with {r.Members.Count - 1} other member(s); catching up on what you missed"), countsUnread: false);
+                break;
+            case RejoinFailed f:
+                Add(Group, new ChatLine(now, ChatLineKind.System, null, $"could not rejoin: {f.Message}"), countsUnread: false);
+                break;
         }
     }
 
@@ -124,7 +135,7 @@ internal sealed class ChatViewModel
     public static string Render(ChatLine line)
     {
         var time = line.At.ToLocalTime().ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
-        var mark = line.IsHistory ? "(h) " : string.Empty;
+        var mark = line.IsLate ? "(late) " : line.IsHistory ? "(h) " : string.Empty;
         return line.Kind switch
         {
             ChatLineKind.System => $"{time} -- {line.Text}",
@@ -274,7 +285,9 @@ internal sealed class ChatViewModel
         var conversation = m.Kind == MessageKind.Broadcast
             ? Group
             : FindOrAddPrivate(own ? m.To ?? SelfName : m.From);
-        Add(conversation, new ChatLine(m.ReceivedAt, kind, m.From, m.Text, isHistory), countsUnread: !own);
+        var history = isHistory || m.Arrival == Arrival.History;
+        var late = m.Arrival == Arrival.Late;
+        Add(conversation, new ChatLine(m.ReceivedAt, kind, m.From, m.Text, history, late), countsUnread: !own && !history);
     }
 
     private void ApplyMember(string name, MemberStatus status, DateTimeOffset at)
