@@ -18,6 +18,7 @@ internal static class Program
         {
             ServerCommand.Create(),
             NodeCommand.Create(),
+            BenchCommand.Create(),
         };
 
         var parse = root.Parse(args);
