@@ -222,7 +222,7 @@ public static class ScenarioRunner
             var by = lossGroup.ToLookup(x => x.Scenario[..x.Scenario.IndexOf(' ', StringComparison.Ordinal)]);
             double? Get(string mesh, string metric) => by[mesh].FirstOrDefault(x => x.Metric == metric)?.Value;
             sb.AppendLine(inv, $"== {lossGroup.Key} ==");
-            sb.AppendLine(inv, $"{"metric",-26}{"udp-raw",14}{"litenetlib",14}{"whisper",14}{"lnl/raw",10}{"wh/raw",10}{"wh/lnl",10}");
+            sb.AppendLine(inv, $"{"metric",-26}{"udp-raw",14}{"litenetlib",14}{"whisper",14}{"lnl/raw",12}{"wh/raw",12}{"wh/lnl",12}");
             foreach (var metric in lossGroup.Select(x => x.Metric).Distinct())
             {
                 var raw = Get("udp-raw", metric);
@@ -230,7 +230,7 @@ public static class ScenarioRunner
                 var wh = Get("whisper", metric);
                 static string F(double? v) => v is null ? "-" : v.Value.ToString("0.###", CultureInfo.InvariantCulture);
                 static string R(double? a, double? b) => a is null || b is null || b == 0 ? "-" : (a.Value / b.Value).ToString("0.00", CultureInfo.InvariantCulture);
-                sb.AppendLine(inv, $"{metric,-26}{F(raw),14}{F(lnl),14}{F(wh),14}{R(lnl, raw),10}{R(wh, raw),10}{R(wh, lnl),10}");
+                sb.AppendLine(inv, $"{metric,-26}{F(raw),14}{F(lnl),14}{F(wh),14}{R(lnl, raw),12}{R(wh, raw),12}{R(wh, lnl),12}");
             }
 
             var v = Get("whisper", "order_violations");
