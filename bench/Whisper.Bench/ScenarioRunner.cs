@@ -165,6 +165,7 @@ public static class ScenarioRunner
 
         await Task.Delay(o.Warmup, ct).ConfigureAwait(false);
         var proc = Process.GetCurrentProcess();
+        var c0 = mesh is WhisperMesh wm0 ? await wm0.CountersAsync(ct).ConfigureAwait(false) : default;
         var d0 = Interlocked.Read(ref deliveries);
         var (w0, b0) = mesh.WireCounters();
         var a0 = GC.GetTotalAllocatedBytes(true);
@@ -182,6 +183,16 @@ public static class ScenarioRunner
         proc.Refresh();
         var cpu1 = proc.TotalProcessorTime;
         var sent = Interlocked.Read(ref broadcasts);
+        if (mesh is WhisperMesh wm1 && sent > 0)
+        {
+            var c1 = await wm1.CountersAsync(ct).ConfigureAwait(false);
+            r.Add(new(scenario, "acks_per_broadcast", (c1.Acks - c0.Acks) / (double)sent, "datagrams"));
+            r.Add(new(scenario, "nacks_per_broadcast", (c1.Nacks - c0.Nacks) / (double)sent, "frames"));
+            r.Add(new(scenario, "retransmits_per_broadcast", (c1.Retransmitted - c0.Retransmitted) / (double)sent, "chunks"));
+            r.Add(new(scenario, "chunks_per_broadcast", (c1.Chunks - c0.Chunks) / (double)sent, "chunks"));
+            r.Add(new(scenario, "deferred_sends_fraction", (c1.Deferred - c0.Deferred) / (double)sent, "fraction"));
+        }
+
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(15), CancellationToken.None).ConfigureAwait(false);
 

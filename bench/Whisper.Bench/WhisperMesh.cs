@@ -104,6 +104,23 @@ public sealed class WhisperMesh : IMesh
         return true;
     }
 
+    /// <summary>Engine counters summed over the nodes (acks, nacks, retransmissions, flow-control waits).</summary>
+    public async Task<(long Acks, long Nacks, long Retransmitted, long Deferred, long Chunks)> CountersAsync(CancellationToken ct)
+    {
+        long acks = 0, nacks = 0, retx = 0, deferred = 0, chunks = 0;
+        foreach (var n in _nodes)
+        {
+            var s = await n.GetStatsAsync(ct).ConfigureAwait(false);
+            acks += s.AcksSent;
+            nacks += s.NacksSent;
+            retx += s.ChunksRetransmitted;
+            deferred += s.SendsDeferred;
+            chunks += s.ChunksSent;
+        }
+
+        return (acks, nacks, retx, deferred, chunks);
+    }
+
     private async Task ReadAsync(int node)
     {
         try
