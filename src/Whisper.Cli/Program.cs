@@ -19,6 +19,7 @@ internal static class Program
             ServerCommand.Create(),
             NodeCommand.Create(),
             ChatCommand.Create(),
+            BenchCommand.Create(),
         };
 
         var parse = root.Parse(args);

@@ -1,0 +1,77 @@
+using BenchmarkDotNet.Attributes;
+using Whisper.Protocol;
+using Whisper.Protocol.Wire;
+
+namespace Whisper.Bench.Micro;
+
+/// <summary>Encode/decode of the two hottest datagrams: one 100-byte broadcast chunk and one ack, in a 10-member group.</summary>
+[MemoryDiagnoser]
+public class CodecBenchmarks
+{
+    private readonly byte[] _buffer = new byte[WireCodec.MaxDatagramSize];
+    private readonly List<Frame> _frames = new(4);
+    private DatagramHeader _header;
+    private Frame[] _chunk = [];
+    private Frame[] _ack = [];
+    private byte[] _chunkBytes = [];
+    private byte[] _ackBytes = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var members = Enumerable.Range(1, 10).Select(i => new MemberId((ulong)i * 0x1000_0001)).ToArray();
+        var clock = VectorClock.From(members.Select((m, i) => new ClockEntry(m, (ulong)(1000 + i))));
+        _header = new DatagramHeader(members[0], members[1]);
+        _chunk = [new ChunkFrame(members[0], 1234, ChunkFlags.First, clock, new byte[100])];
+        _ack = [new AckFrame(clock, 77)];
+        _chunkBytes = WireCodec.Encode(_header, _chunk);
+        _ackBytes = WireCodec.Encode(_header, _ack);
+    }
+
+    [Benchmark]
+    public int EncodeChunk() => WireCodec.Encode(_header, _chunk, _buffer);
+
+    [Benchmark]
+    public int EncodeAck() => WireCodec.Encode(_header, _ack, _buffer);
+
+    [Benchmark]
+    public DecodeStatus DecodeChunk()
+    {
+        _frames.Clear();
+        return WireCodec.TryDecode(_chunkBytes, out _, _frames);
+    }
+
+    [Benchmark]
+    public DecodeStatus DecodeAck()
+    {
+        _frames.Clear();
+        return WireCodec.TryDecode(_ackBytes, out _, _frames);
+    }
+}
+
+/// <summary>The vector clock operations on the delivery path (10 members).</summary>
+[MemoryDiagnoser]
+public class VectorClockBenchmarks
+{
+    private VectorClock _a = VectorClock.Empty;
+    private VectorClock _b = VectorClock.Empty;
+    private MemberId _member;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var members = Enumerable.Range(1, 10).Select(i => new MemberId((ulong)i * 0x1000_0001)).ToArray();
+        _a = VectorClock.From(members.Select((m, i) => new ClockEntry(m, (ulong)(1000 + i))));
+        _b = _a.With(members[3], 5000);
+        _member = members[5];
+    }
+
+    [Benchmark]
+    public VectorClock With() => _a.With(_member, 2000);
+
+    [Benchmark]
+    public CausalOrder Compare() => _a.Compare(_b);
+
+    [Benchmark]
+    public bool IsCoveredBy() => _a.IsCoveredBy(static _ => ulong.MaxValue);
+}

@@ -1,0 +1,258 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Whisper.Bench;
+
+/// <summary>Options of one benchmark run.</summary>
+public sealed record BenchOptions
+{
+    public int Nodes { get; init; } = 10;
+    public int Size { get; init; } = 100;
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
+    public IReadOnlyList<double> Losses { get; init; } = [0, 0.1];
+    public IReadOnlyList<string> Scenarios { get; init; } = ["udp-raw", "litenetlib", "whisper"];
+    public int Seed { get; init; } = 42;
+    public int InFlightPerNode { get; init; } = 16;
+}
+
+/// <summary>One figure: {scenario, metric, value, unit}.</summary>
+public sealed record BenchRecord(string Scenario, string Metric, double Value, string Unit);
+
+/// <summary>Runs the meshes with the same workload and measures them in this process.</summary>
+public static class ScenarioRunner
+{
+    public static async Task<List<BenchRecord>> RunAsync(BenchOptions o, TextWriter? log, CancellationToken ct)
+    {
+        var records = new List<BenchRecord>();
+        foreach (var loss in o.Losses)
+        {
+            foreach (var name in o.Scenarios)
+            {
+                var scenario = string.Create(CultureInfo.InvariantCulture, $"{name} loss={loss:0.##}");
+                log?.WriteLine($"running {scenario} ...");
+                try
+                {
+                    await using var mesh = await CreateAsync(name, o, ct).ConfigureAwait(false);
+                    records.AddRange(await MeasureAsync(mesh, scenario, loss, o, ct).ConfigureAwait(false));
+                }
+                catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+                {
+                    log?.WriteLine($"{scenario} failed: {ex.Message}");
+                    records.Add(new BenchRecord(scenario, "failed", 1, "bool"));
+                }
+            }
+        }
+
+        return records;
+    }
+
+    private static async Task<IMesh> CreateAsync(string name, BenchOptions o, CancellationToken ct) => name switch
+    {
+        "udp-raw" => new RawUdpMesh(o.Nodes, o.Size, o.Seed),
+        "litenetlib" => await LiteNetLibMesh.StartAsync(o.Nodes, o.Size, o.Seed, ct).ConfigureAwait(false),
+        "whisper" => await WhisperMesh.StartAsync(o.Nodes, o.Size, o.Seed, ct).ConfigureAwait(false),
+        _ => throw new ArgumentException($"unknown scenario {name}", nameof(name)),
+    };
+
+    private static async Task<List<BenchRecord>> MeasureAsync(IMesh mesh, string scenario, double loss, BenchOptions o, CancellationToken ct)
+    {
+        var r = new List<BenchRecord>();
+        mesh.SetLoss(loss);
+        var n = mesh.Nodes;
+        var seqs = new long[n];
+
+        // Latency: one broadcast at a time, senders rotating, until the other n-1 delivered it.
+        long pendingKey = -1;
+        var remaining = 0;
+        TaskCompletionSource? done = null;
+        long deliveries = 0;
+        mesh.Delivered = (recv, origin, seq) =>
+        {
+            Interlocked.Increment(ref deliveries);
+            if (((long)origin << 40 | seq) == Volatile.Read(ref pendingKey) && Interlocked.Decrement(ref remaining) == 0)
+            {
+                done?.TrySetResult();
+            }
+        };
+        var samples = new List<double>();
+        var incomplete = 0;
+        var sampleTimeout = loss > 0 ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(1);
+        if (mesh is RawUdpMesh && loss > 0)
+        {
+            sampleTimeout = TimeSpan.FromMilliseconds(20); // raw UDP never repairs a loss
+        }
+
+        var latencyEnd = Stopwatch.GetTimestamp() + (long)(Math.Min(o.Duration.TotalSeconds, 3) * Stopwatch.Frequency);
+        for (var i = 0; i < 2000 && Stopwatch.GetTimestamp() < latencyEnd; i++)
+        {
+            var origin = i % n;
+            var seq = seqs[origin]++;
+            done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref remaining, n - 1);
+            Volatile.Write(ref pendingKey, (long)origin << 40 | seq);
+            var t0 = Stopwatch.GetTimestamp();
+            while (!await mesh.BroadcastAsync(origin, seq, ct).ConfigureAwait(false))
+            {
+                await Task.Yield();
+            }
+
+            try
+            {
+                await done.Task.WaitAsync(sampleTimeout, ct).ConfigureAwait(false);
+                samples.Add(Stopwatch.GetElapsedTime(t0).TotalMicroseconds);
+            }
+            catch (TimeoutException)
+            {
+                incomplete++;
+            }
+        }
+
+        Volatile.Write(ref pendingKey, -1);
+        samples.Sort();
+        r.Add(new(scenario, "lat_p50_us", Pct(samples, 0.5), "us"));
+        r.Add(new(scenario, "lat_p99_us", Pct(samples, 0.99), "us"));
+        r.Add(new(scenario, "lat_samples", samples.Count, "count"));
+        r.Add(new(scenario, "lat_incomplete", incomplete, "count"));
+        await Task.Delay(200, ct).ConfigureAwait(false);
+
+        // Throughput: every node broadcasts as fast as flow control allows, bounded in-flight per node.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        long broadcasts = 0;
+        var measuring = false;
+        var senders = Enumerable.Range(0, n).Select(node => Task.Run(async () =>
+        {
+            var inflight = new Queue<Task>();
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    var vt = mesh.BroadcastAsync(node, seqs[node], stop.Token);
+                    if (vt.IsCompleted)
+                    {
+                        if (!vt.Result)
+                        {
+                            await Task.Delay(1, stop.Token).ConfigureAwait(false);
+                            continue;
+                        }
+                    }
+                    else
+                    {
+                        inflight.Enqueue(vt.AsTask());
+                        if (inflight.Count >= o.InFlightPerNode)
+                        {
+                            await inflight.Dequeue().ConfigureAwait(false);
+                        }
+                    }
+
+                    seqs[node]++;
+                    if (Volatile.Read(ref measuring))
+                    {
+                        Interlocked.Increment(ref broadcasts);
+                    }
+
+                    if (mesh is RawUdpMesh && (seqs[node] & 63) == 0)
+                    {
+                        await Task.Yield();
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        })).ToArray();
+
+        await Task.Delay(o.Warmup, ct).ConfigureAwait(false);
+        var proc = Process.GetCurrentProcess();
+        var c0 = mesh is WhisperMesh wm0 ? await wm0.CountersAsync(ct).ConfigureAwait(false) : default;
+        var d0 = Interlocked.Read(ref deliveries);
+        var (w0, b0) = mesh.WireCounters();
+        var a0 = GC.GetTotalAllocatedBytes(true);
+        var g0 = new[] { GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2) };
+        proc.Refresh();
+        var cpu0 = proc.TotalProcessorTime;
+        var t = Stopwatch.StartNew();
+        Volatile.Write(ref measuring, true);
+        await Task.Delay(o.Duration, ct).ConfigureAwait(false);
+        Volatile.Write(ref measuring, false);
+        var wall = t.Elapsed;
+        var d1 = Interlocked.Read(ref deliveries);
+        var (w1, b1) = mesh.WireCounters();
+        var a1 = GC.GetTotalAllocatedBytes(true);
+        proc.Refresh();
+        var cpu1 = proc.TotalProcessorTime;
+        var sent = Interlocked.Read(ref broadcasts);
+        if (mesh is WhisperMesh wm1 && sent > 0)
+        {
+            var c1 = await wm1.CountersAsync(ct).ConfigureAwait(false);
+            r.Add(new(scenario, "acks_per_broadcast", (c1.Acks - c0.Acks) / (double)sent, "datagrams"));
+            r.Add(new(scenario, "nacks_per_broadcast", (c1.Nacks - c0.Nacks) / (double)sent, "frames"));
+            r.Add(new(scenario, "retransmits_per_broadcast", (c1.Retransmitted - c0.Retransmitted) / (double)sent, "chunks"));
+            r.Add(new(scenario, "chunks_per_broadcast", (c1.Chunks - c0.Chunks) / (double)sent, "chunks"));
+            r.Add(new(scenario, "deferred_sends_fraction", (c1.Deferred - c0.Deferred) / (double)sent, "fraction"));
+        }
+
+        await stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(15), CancellationToken.None).ConfigureAwait(false);
+
+        var got = d1 - d0;
+        r.Add(new(scenario, "tput_deliveries_per_s", got / wall.TotalSeconds, "1/s"));
+        r.Add(new(scenario, "broadcasts_per_s", sent / wall.TotalSeconds, "1/s"));
+        if (mesh is RawUdpMesh)
+        {
+            r.Add(new(scenario, "raw_loss_fraction", sent == 0 ? 0 : Math.Max(0, 1 - got / (double)(sent * (n - 1))), "fraction"));
+        }
+
+        r.Add(new(scenario, "datagrams_per_broadcast", sent == 0 ? 0 : (w1 - w0) / (double)sent, "datagrams"));
+        r.Add(new(scenario, "bytes_per_broadcast", sent == 0 ? 0 : (b1 - b0) / (double)sent, "bytes"));
+        r.Add(new(scenario, "alloc_bytes_per_delivery", got == 0 ? 0 : (a1 - a0) / (double)got, "bytes"));
+        r.Add(new(scenario, "cpu_cores_used", (cpu1 - cpu0).TotalSeconds / wall.TotalSeconds, "cores"));
+        r.Add(new(scenario, "gc_gen0", GC.CollectionCount(0) - g0[0], "count"));
+        r.Add(new(scenario, "gc_gen1", GC.CollectionCount(1) - g0[1], "count"));
+        r.Add(new(scenario, "gc_gen2", GC.CollectionCount(2) - g0[2], "count"));
+        if (mesh.OrderViolations >= 0)
+        {
+            r.Add(new(scenario, "order_violations", mesh.OrderViolations, "count"));
+        }
+
+        mesh.Delivered = null;
+        return r;
+    }
+
+    private static double Pct(List<double> sorted, double p) =>
+        sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+    /// <summary>A plain-text table per loss level: one row per metric, one column per mesh, and ratios.</summary>
+    public static string Table(IReadOnlyList<BenchRecord> records)
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        foreach (var lossGroup in records.GroupBy(x => x.Scenario[(x.Scenario.IndexOf(' ', StringComparison.Ordinal) + 1)..]))
+        {
+            var by = lossGroup.ToLookup(x => x.Scenario[..x.Scenario.IndexOf(' ', StringComparison.Ordinal)]);
+            double? Get(string mesh, string metric) => by[mesh].FirstOrDefault(x => x.Metric == metric)?.Value;
+            sb.AppendLine(inv, $"== {lossGroup.Key} ==");
+            sb.AppendLine(inv, $"{"metric",-26}{"udp-raw",14}{"litenetlib",14}{"whisper",14}{"lnl/raw",12}{"wh/raw",12}{"wh/lnl",12}");
+            foreach (var metric in lossGroup.Select(x => x.Metric).Distinct())
+            {
+                var raw = Get("udp-raw", metric);
+                var lnl = Get("litenetlib", metric);
+                var wh = Get("whisper", metric);
+                static string F(double? v) => v is null ? "-" : v.Value.ToString("0.###", CultureInfo.InvariantCulture);
+                static string R(double? a, double? b) => a is null || b is null || b == 0 ? "-" : (a.Value / b.Value).ToString("0.00", CultureInfo.InvariantCulture);
+                sb.AppendLine(inv, $"{metric,-26}{F(raw),14}{F(lnl),14}{F(wh),14}{R(lnl, raw),12}{R(wh, raw),12}{R(wh, lnl),12}");
+            }
+
+            var v = Get("whisper", "order_violations");
+            if (v is not null)
+            {
+                sb.AppendLine(v == 0 ? "order_check clean" : $"order_check violations {v}");
+            }
+
+            sb.AppendLine();
+        }
+
+        return sb.ToString();
+    }
+}

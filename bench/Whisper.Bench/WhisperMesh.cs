@@ -1,0 +1,205 @@
+using System.Net;
+using Whisper.Discovery;
+using Whisper.Net;
+using Whisper.Protocol.Engine;
+
+namespace Whisper.Bench;
+
+/// <summary>
+/// Whisper nodes joined through an in-process <see cref="DiscoveryServer"/>, each on its own UDP socket
+/// wrapped in a <see cref="CountingLossTransport"/> (wire counters and seeded receive-side loss, switched on
+/// after the group formed). Checks every delivery: per (receiver, origin) sequences strictly increase,
+/// which proves exactly-once and per-origin order (the FIFO part of causal order).
+/// </summary>
+public sealed class WhisperMesh : IMesh
+{
+    private readonly DiscoveryServer _server;
+    private readonly WhisperNode[] _nodes;
+    private readonly CountingLossTransport[] _transports;
+    private readonly Task[] _readers;
+    private readonly long[][] _last;
+    private readonly int _size;
+    private long _violations;
+
+    private WhisperMesh(DiscoveryServer server, WhisperNode[] nodes, CountingLossTransport[] transports, int size)
+    {
+        _server = server;
+        _nodes = nodes;
+        _transports = transports;
+        _size = size;
+        Nodes = nodes.Length;
+        _last = new long[Nodes][];
+        _readers = new Task[Nodes];
+        for (var i = 0; i < Nodes; i++)
+        {
+            _last[i] = new long[Nodes];
+            Array.Fill(_last[i], -1);
+            var node = i;
+            _readers[i] = Task.Run(() => ReadAsync(node));
+        }
+    }
+
+    public string Name => "whisper";
+
+    public int Nodes { get; }
+
+    public Action<int, int, long>? Delivered { get; set; }
+
+    public long OrderViolations => Interlocked.Read(ref _violations);
+
+    public static async Task<WhisperMesh> StartAsync(int nodes, int size, int seed, CancellationToken ct)
+    {
+        var server = await DiscoveryServer.StartAsync(
+            new DiscoveryServerOptions { Bind = new IPEndPoint(IPAddress.Loopback, 0), Engine = new DiscoveryOptions { MaxMembers = nodes } },
+            null, TimeProvider.System, ct).ConfigureAwait(false);
+        var list = new WhisperNode[nodes];
+        var transports = new CountingLossTransport[nodes];
+        for (var i = 0; i < nodes; i++)
+        {
+            transports[i] = new CountingLossTransport(UdpDatagramTransport.Bind(new IPEndPoint(IPAddress.Loopback, 0)), seed + i);
+            list[i] = await WhisperNode.JoinAsync(
+                new WhisperNodeOptions { Name = $"n{i}", Server = server.LocalEndpoint, Seed = (ulong)(seed + i) },
+                transports[i], null, null, ct).ConfigureAwait(false);
+        }
+
+        var mesh = new WhisperMesh(server, list, transports, size);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (list.Any(n => n.Members.Count(m => m.Status == MemberStatus.Up) < nodes))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                await mesh.DisposeAsync().ConfigureAwait(false);
+                throw new TimeoutException("the Whisper group did not form within 30 s");
+            }
+
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
+
+        return mesh;
+    }
+
+    public void SetLoss(double probability)
+    {
+        foreach (var t in _transports)
+        {
+            t.Loss = probability;
+        }
+    }
+
+    public (long Datagrams, long Bytes) WireCounters()
+    {
+        long d = 0, b = 0;
+        foreach (var t in _transports)
+        {
+            d += t.Datagrams;
+            b += t.Bytes;
+        }
+
+        return (d, b);
+    }
+
+    public async ValueTask<bool> BroadcastAsync(int origin, long seq, CancellationToken ct)
+    {
+        await _nodes[origin].BroadcastAsync(Payload.Text(origin, seq, _size), ct).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Engine counters summed over the nodes (acks, nacks, retransmissions, flow-control waits).</summary>
+    public async Task<(long Acks, long Nacks, long Retransmitted, long Deferred, long Chunks)> CountersAsync(CancellationToken ct)
+    {
+        long acks = 0, nacks = 0, retx = 0, deferred = 0, chunks = 0;
+        foreach (var n in _nodes)
+        {
+            var s = await n.GetStatsAsync(ct).ConfigureAwait(false);
+            acks += s.AcksSent;
+            nacks += s.NacksSent;
+            retx += s.ChunksRetransmitted;
+            deferred += s.SendsDeferred;
+            chunks += s.ChunksSent;
+        }
+
+        return (acks, nacks, retx, deferred, chunks);
+    }
+
+    private async Task ReadAsync(int node)
+    {
+        try
+        {
+            await foreach (var e in _nodes[node].Events.ConfigureAwait(false))
+            {
+                if (e is ChatMessage { To: null } m && Payload.TryReadText(m.Text, out var origin, out var seq) && origin != node)
+                {
+                    if (seq <= _last[node][origin])
+                    {
+                        Interlocked.Increment(ref _violations);
+                    }
+
+                    _last[node][origin] = seq;
+                    Delivered?.Invoke(node, origin, seq);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await Task.WhenAll(_nodes.Select(n => n.DisposeAsync().AsTask())).WaitAsync(cts.Token).ConfigureAwait(false);
+            await Task.WhenAll(_readers).WaitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // bounded: a node that does not stop in 10 s is abandoned
+        }
+
+        await _server.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>Counts sent datagrams and bytes; drops received datagrams with a seeded probability (off until set).</summary>
+public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : IDatagramTransport
+{
+    private readonly Random _random = new(seed);
+    private long _datagrams;
+    private long _bytes;
+
+    public volatile float LossField;
+
+    public double Loss
+    {
+        get => LossField;
+        set => LossField = (float)value;
+    }
+
+    public long Datagrams => Interlocked.Read(ref _datagrams);
+
+    public long Bytes => Interlocked.Read(ref _bytes);
+
+    public IPEndPoint LocalEndpoint => inner.LocalEndpoint;
+
+    public bool Send(ReadOnlySpan<byte> datagram, IPEndPoint destination)
+    {
+        Interlocked.Increment(ref _datagrams);
+        Interlocked.Add(ref _bytes, datagram.Length);
+        return inner.Send(datagram, destination);
+    }
+
+    public async ValueTask<ReceivedDatagram> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        for (var i = 0; ; i++)
+        {
+            var d = await inner.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (LossField <= 0 || _random.NextDouble() >= LossField)
+            {
+                return d;
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync() => inner.DisposeAsync();
+}
