@@ -7,7 +7,7 @@ namespace Whisper.Protocol.Engine;
 
 public sealed partial class WhisperEngine
 {
-    /// <summary>An ack goes out at once after this many ack-eliciting datagrams from one member (else after MaxAckDelay or piggybacked): few enough acks that a one-way stream pays under 10% for them, often enough that send windows keep moving.</summary>
+    /// <summary>An ack goes out at once after this many chunks (or other ack-eliciting datagrams) from one member (else after MaxAckDelay or piggybacked): few enough acks that a one-way stream pays under 10% for them, often enough that send windows keep moving and senders' retransmission timers do not fire for nothing.</summary>
     private const int AckEveryDatagrams = 16;
     private const int MaxRetransmitBurst = 16;
     private const int MaxNackChunks = 256;
@@ -454,6 +454,7 @@ public sealed partial class WhisperEngine
 
         var ackEliciting = false;
         var ackSeen = false;
+        var chunks = 0;
         foreach (var frame in _decoded)
         {
             switch (frame)
@@ -461,10 +462,12 @@ public sealed partial class WhisperEngine
                 case ChunkFrame c:
                     OnChunk(peer, c, now);
                     ackEliciting = true;
+                    chunks++;
                     break;
                 case PrivateChunkFrame pc:
                     OnPrivateChunk(peer, pc, now);
                     ackEliciting = true;
+                    chunks++;
                     break;
                 case AckFrame a:
                     OnAck(peer, a, now);
@@ -505,7 +508,7 @@ public sealed partial class WhisperEngine
 
         if (ackEliciting)
         {
-            peer.UnackedDatagrams++;
+            peer.UnackedDatagrams += Math.Max(1, chunks); // chunks, so batched datagrams are acknowledged as promptly as single ones
             if (!peer.AckPending)
             {
                 peer.AckPending = true;
