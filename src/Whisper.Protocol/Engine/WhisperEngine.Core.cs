@@ -96,7 +96,7 @@ public sealed partial class WhisperEngine
             if (State == EngineState.Joined)
             {
                 t = Min(t, _nextLeaseAt);
-                t = Min(t, _nextGossipAt);
+                t = Min(t, Quarantined ? _quarantineUntil : _nextGossipAt);
                 t = Min(t, _nextDownProbeAt);
             }
 
@@ -107,7 +107,7 @@ public sealed partial class WhisperEngine
 
             foreach (var p in _peerOrder)
             {
-                if (p.AckPending)
+                if (p.AckPending && !Quarantined)
                 {
                     t = Min(t, p.AckAt);
                 }
@@ -119,6 +119,11 @@ public sealed partial class WhisperEngine
 
                 t = Min(t, p.NextPingAt);
                 t = Min(t, p.LastHeard + (!p.HeardIntro ? DownAfterFor(p) : p.Status == MemberStatus.Up ? _options.SuspectAfter : _options.DownAfter));
+                if (Quarantined)
+                {
+                    continue; // the timers below wait for the quarantine to end
+                }
+
                 if (!p.HeardIntro)
                 {
                     t = Min(t, p.NextIntroAt);
@@ -131,7 +136,10 @@ public sealed partial class WhisperEngine
 
             foreach (var o in _originOrder)
             {
-                t = Min(t, o.NackAt);
+                if (!Quarantined)
+                {
+                    t = Min(t, o.NackAt);
+                }
             }
 
             return t == TimeSpan.MaxValue ? null : t;
@@ -488,6 +496,8 @@ public sealed partial class WhisperEngine
                         peer.Rtt.AddSample(now - TimeSpan.FromTicks((long)pong.Token));
                     }
 
+                    OnPongInQuarantine(peer, pong);
+
                     break;
                 case LeaveFrame leave:
                     OnPeerLeave(peer, leave);
@@ -521,6 +531,7 @@ public sealed partial class WhisperEngine
             }
         }
 
+        MaybeLeaveQuarantine(now);
         RunDelivery();
         ScheduleGapRepair(now);
         if (ackSeen)
@@ -557,6 +568,7 @@ public sealed partial class WhisperEngine
         }
 
         MaybeFinishJoin(now);
+        MaybeLeaveQuarantine(now);
 
         foreach (var p in _peerOrder)
         {
@@ -582,16 +594,21 @@ public sealed partial class WhisperEngine
                 SetStatus(p, MemberStatus.Suspect);
             }
 
-            if (!p.HeardIntro && now >= p.NextIntroAt)
-            {
-                SendIntro(p, now);
-            }
-
             if (now >= p.NextPingAt)
             {
                 p.Outbox.Enqueue(new PingFrame((ulong)now.Ticks));
                 p.AckNow = true; // the periodic ack doubles as an anti-entropy digest
                 p.NextPingAt = now + _options.HeartbeatInterval;
+            }
+
+            if (Quarantined)
+            {
+                continue; // nothing but liveness until the group has answered (WhisperEngine.Quarantine.cs)
+            }
+
+            if (!p.HeardIntro && now >= p.NextIntroAt)
+            {
+                SendIntro(p, now);
             }
 
             if (now >= p.RetxAt)
@@ -612,13 +629,13 @@ public sealed partial class WhisperEngine
 
         foreach (var o in _originOrder)
         {
-            if (now >= o.NackAt)
+            if (now >= o.NackAt && !Quarantined)
             {
                 SendBroadcastNack(o, now);
             }
         }
 
-        if (State == EngineState.Joined && now >= _nextGossipAt)
+        if (State == EngineState.Joined && now >= _nextGossipAt && !Quarantined)
         {
             GossipMembership(now);
         }
@@ -671,6 +688,19 @@ public sealed partial class WhisperEngine
             _pollCursor = idx + 1;
             _writing.Clear();
             var room = limit - WireCodec.HeaderSize;
+            if (Quarantined)
+            {
+                TakeQuarantineFrames(p.Outbox, room);
+                if (_writing.Count == 0)
+                {
+                    continue;
+                }
+
+                length = Write(buffer[..limit], p.Id, _writing);
+                destination = p.Endpoint;
+                return true;
+            }
+
             if (p.AckPending || p.AckNow)
             {
                 var ack = new AckFrame(ReceivedClock(), p.PrivContig);
@@ -1828,7 +1858,8 @@ public sealed partial class WhisperEngine
     /// <summary>A member told us that <paramref name="id"/> departed after delivering <paramref name="delivered"/> of its stream.</summary>
     private void AdoptDeparted(MemberId id, ulong delivered, TimeSpan now)
     {
-        if (id == Self.Id || _retired.ContainsKey(id) || (_peers.TryGetValue(id, out var peer) && peer.HeardIntro))
+        _peers.TryGetValue(id, out var peer);
+        if (id == Self.Id || _retired.ContainsKey(id) || peer is { HeardIntro: true })
         {
             return;
         }
@@ -1847,6 +1878,13 @@ public sealed partial class WhisperEngine
             o.Adopted = true;
             o.Base = o.Contig = o.Delivered = o.Stable = delivered;
             o.Highest = Math.Max(o.Highest, delivered);
+        }
+
+        if (peer is { InView: true })
+        {
+            // Listed to us but never heard, and the group has since removed it: it is not a member any more. Were it
+            // to resume and introduce itself, we would take messages the others refuse (it gets a notice instead).
+            MarkDown(peer);
         }
     }
 
@@ -1905,7 +1943,7 @@ public sealed partial class WhisperEngine
     /// <summary>Delivers every complete message whose causal predecessors are delivered, until nothing changes.</summary>
     private void RunDelivery()
     {
-        if (State is not (EngineState.Joined or EngineState.Leaving))
+        if (State is not (EngineState.Joined or EngineState.Leaving) || Quarantined)
         {
             return;
         }
@@ -2162,6 +2200,8 @@ public sealed partial class WhisperEngine
                 p.LastHeard = Max(p.LastHeard, now);
             }
         }
+
+        EnterQuarantine(now);
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
