@@ -64,21 +64,12 @@ public sealed class SeededRunTests(ITestOutputHelper output)
     public void AfterALongPartitionHealsTheSmallerSideIsEvictedAndSurvivorsKeepEveryGuarantee() =>
         SeedRunner.RunFamily(ScenarioFamily.LongPartitions, output);
 
-    // Open finding (docs/testing.md, "Open findings"): a member that joined while another was frozen (listed, not yet
-    // declared down) can take the frozen member's messages after everyone else declared it down, breaking agreement
-    // (e.g. seed 2000000150). Run with WHISPER_SIM_OPEN_FINDINGS=1; skipped with this reason otherwise, so the gap
-    // stays visible in every run.
-    private const string OpenFinding =
-        "open finding (docs/testing.md, Open findings): set WHISPER_SIM_OPEN_FINDINGS=1 to run it; it fails until fixed";
-
-    private static bool OpenFindingsRequested => Environment.GetEnvironmentVariable("WHISPER_SIM_OPEN_FINDINGS") == "1";
-
-    [SkippableFact]
-    public void FrozenMembersComeBackAsNewIncarnationsAndEveryoneKeepsEveryGuarantee()
-    {
-        Skip.IfNot(OpenFindingsRequested, OpenFinding);
+    // Was an open finding (docs/testing.md): a member resuming from a freeze delivered messages of a member the group
+    // had already closed and passed on messages depending on them (e.g. seed 2000000150). Fixed by the quarantine
+    // after a stall (WhisperEngine.Quarantine.cs) and by dropping listed-but-silent members the group removed.
+    [Fact]
+    public void FrozenMembersComeBackAsNewIncarnationsAndEveryoneKeepsEveryGuarantee() =>
         SeedRunner.RunFamily(ScenarioFamily.PausesWithRejoin, output);
-    }
 
     [Fact]
     public void TheSmallerSideOfAHealedPartitionComesBackAsNewIncarnationsAndEveryoneKeepsEveryGuarantee() =>

@@ -95,8 +95,7 @@ public sealed partial class WhisperEngine
 
             if (State == EngineState.Joined)
             {
-                t = Min(t, _nextLeaseAt);
-                t = Min(t, Quarantined ? _quarantineUntil : _nextGossipAt);
+                t = Min(t, Quarantined ? _quarantineUntil : Min(_nextLeaseAt, _nextGossipAt));
                 t = Min(t, _nextDownProbeAt);
             }
 
@@ -645,7 +644,7 @@ public sealed partial class WhisperEngine
             ProbeDownMembers(now);
         }
 
-        if (State == EngineState.Joined && now >= _nextLeaseAt && LeaseTarget is { } leaseTarget)
+        if (State == EngineState.Joined && now >= _nextLeaseAt && !Quarantined && LeaseTarget is { } leaseTarget)
         {
             _controlOut.Enqueue((leaseTarget, MemberId.None, new LeaseFrame(Self.Name, ViewRecords(), _seniority)));
             _nextLeaseAt = now + _options.LeaseInterval;
@@ -867,12 +866,19 @@ public sealed partial class WhisperEngine
 
     /// <summary>
     /// Admission without the discovery server: every member forwards a newcomer's request to the group's
-    /// coordinator (the member with the smallest id in its view), which alone decides, so concurrent joins
+    /// coordinator (the most senior member in its view), which alone decides, so concurrent joins
     /// through different members are serialized and the cap and unique names hold. Admitted newcomers hold a
-    /// reservation until they introduce themselves.
+    /// reservation until they introduce themselves. A quarantined node (just resumed from a freeze, its view
+    /// possibly stale) neither admits nor forwards; the newcomer's retries find it answering a round trip later.
     /// </summary>
     private void OnJoinRequest(IPEndPoint newcomerEndpoint, MemberId newcomer, string name, Peer? forwardedBy, TimeSpan now)
     {
+        if (Quarantined)
+        {
+            Stats.ForeignDropped++;
+            return;
+        }
+
         if (State != EngineState.Joined || newcomer.IsNone || newcomer == Self.Id)
         {
             return;

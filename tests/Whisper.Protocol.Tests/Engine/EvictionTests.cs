@@ -92,6 +92,61 @@ public sealed class EvictionTests
         Assert.Empty(net["m1"].Events.OfType<EvictedEvent>());
     }
 
+    [Fact]
+    public void Two_members_resuming_together_after_the_group_removed_them_exchange_no_messages_before_they_are_evicted()
+    {
+        // The open finding this closes: a stale member (m4) took messages of another stale member (m3) that the
+        // group had already closed, and passed on messages depending on them that nobody else could complete.
+        var net = new EngineHarness();
+        net.Form("m1", "m2", "m3", "m4");
+        var m3 = net["m3"];
+        var m4 = net["m4"];
+        m3.Crashed = m4.Crashed = true;
+        net.RunFor(TimeSpan.FromSeconds(4));
+        Assert.All(new[] { net["m1"], net["m2"] }, n => Assert.Equal(MemberStatus.Down, StatusOf(n, "m3")));
+
+        m3.Crashed = m4.Crashed = false;
+        net.Broadcast("m3", "written on a stale view");
+        net.RunUntil(() => m3.Engine.State == EngineState.Evicted && m4.Engine.State == EngineState.Evicted, TimeSpan.FromSeconds(3));
+
+        Assert.DoesNotContain("b:m3:written on a stale view", m4.Texts);
+        Assert.All(new[] { net["m1"], net["m2"] }, n => Assert.DoesNotContain("b:m3:written on a stale view", n.Texts));
+        Assert.Equal(1, m3.Engine.Stats.Quarantines);
+    }
+
+    [Fact]
+    public void A_member_frozen_for_less_than_the_down_timeout_waits_one_round_trip_then_delivers_what_it_missed()
+    {
+        var net = new EngineHarness();
+        net.Form("m1", "m2", "m3");
+        var m3 = net["m3"];
+        var sentWhileQuarantined = new List<Frame>();
+        net.Drop = d =>
+        {
+            if (d.From.Equals(m3.Endpoint) && m3.Engine.Quarantined)
+            {
+                sentWhileQuarantined.AddRange(d.Frames);
+            }
+
+            return false;
+        };
+
+        m3.Crashed = true;
+        net.RunFor(TimeSpan.FromMilliseconds(300));
+        net.Broadcast("m1", "while you were away");
+        net.RunFor(TimeSpan.FromMilliseconds(1500)); // longer than SuspectAfter (a stall), shorter than DownAfter
+        m3.Crashed = false;
+        net.RunUntil(() => m3.Texts.Contains("b:m1:while you were away"), TimeSpan.FromSeconds(2));
+
+        Assert.Equal(EngineState.Joined, m3.Engine.State);
+        Assert.False(m3.Engine.Quarantined);
+        Assert.Equal(1, m3.Engine.Stats.Quarantines);
+        Assert.NotEmpty(sentWhileQuarantined);
+        Assert.All(sentWhileQuarantined, f => Assert.True(f is PingFrame or PongFrame or LeaveFrame, $"a quarantined node sent {f.GetType().Name}"));
+        Assert.Empty(m3.Events.OfType<EvictedEvent>());
+        Assert.All(net.Nodes, n => Assert.DoesNotContain(n.Events.OfType<MemberStatusEvent>(), e => e.Status == MemberStatus.Down));
+    }
+
     private static MemberStatus? StatusOf(EngineHarness.Node node, string name) =>
         node.Engine.Members.FirstOrDefault(m => m.Member.Name == name)?.Status;
 }
