@@ -450,7 +450,7 @@ public sealed partial class WhisperNode
         if (_rejoinThrough is { } contact)
         {
             _rejoinThrough = null;
-            Reincarnate(contact);
+            Reincarnate(contact, _rejoinFallbacks);
             AfterInput(isTimeout: true);
             return;
         }
@@ -524,6 +524,7 @@ public sealed partial class WhisperNode
                 if (_options.AutoRejoin)
                 {
                     _rejoinThrough = evicted.Contact;
+                    _rejoinFallbacks = evicted.Fallbacks;
                 }
                 else
                 {
@@ -542,13 +543,13 @@ public sealed partial class WhisperNode
     /// The group removed this incarnation: start a new one (same name, new id) that joins through the member that told
     /// us, keeping the discovery server (if any) informed with leases. Sends asked for meanwhile wait for it.
     /// </summary>
-    private void Reincarnate(IPEndPoint contact)
+    private void Reincarnate(IPEndPoint contact, IReadOnlyList<IPEndPoint> fallbacks)
     {
         var previous = _engine.Self;
         _engine = CreateEngine(new MemberId(RandomNonZero()), RandomNonZero());
         _rejoining = true;
         Log.Rejoining(_logger, previous.ToString(), _engine.Self.ToString(), contact.ToString());
-        _engine.Start(contact, Now(), _options.Server);
+        _engine.Start(contact, Now(), _options.Server, fallbacks);
     }
 
     private WhisperEngine CreateEngine(MemberId id, ulong seed)

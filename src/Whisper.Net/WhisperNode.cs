@@ -66,6 +66,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private readonly List<ChatMessage> _heldLive = [];
     private readonly List<(SendCommand Command, MessageId Id)> _accepted = [];
     private IPEndPoint? _rejoinThrough;
+    private IReadOnlyList<IPEndPoint> _rejoinFallbacks = [];
     private TimeSpan _lastNow;
     private long _sendFailures;
     private long _oversized;

@@ -32,6 +32,9 @@ public interface ISimEngine
     /// </summary>
     void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server) => Start(contact, now);
 
+    /// <summary>As above, with members to ask too when the contact stops answering; engines without that notion ignore them.</summary>
+    void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server, IReadOnlyList<IPEndPoint> fallbacks) => Start(contact, now, server);
+
     void OnDatagram(IPEndPoint from, ReadOnlySpan<byte> datagram, TimeSpan now);
 
     void OnTimeout(TimeSpan now);
@@ -76,6 +79,9 @@ public sealed class WhisperEngineAdapter(WhisperEngine engine) : ISimEngine
     public void Start(IPEndPoint contact, TimeSpan now) => engine.Start(contact, now);
 
     public void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server) => engine.Start(contact, now, server);
+
+    public void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server, IReadOnlyList<IPEndPoint> fallbacks) =>
+        engine.Start(contact, now, server, fallbacks);
 
     public void OnDatagram(IPEndPoint from, ReadOnlySpan<byte> datagram, TimeSpan now) => engine.OnDatagram(from, datagram, now);
 

@@ -27,7 +27,11 @@ public sealed partial class Simulation
         Note(node.Index, $"start (id {node.Id}) contacting {endpoint}{how}{name}");
         Input(node, () =>
         {
-            if (server is null)
+            if (contact.Fallbacks.Count > 0)
+            {
+                node.Engine.Start(endpoint, _now, server, contact.Fallbacks);
+            }
+            else if (server is null)
             {
                 node.Engine.Start(endpoint, _now);
             }
@@ -314,7 +318,7 @@ public sealed partial class Simulation
                     }
 
                     CrashNow(node, "evicted: the group declared this incarnation down"); // its engine is finished; as a crash to the checkers
-                    RejoinAsSpare(node, evicted.Contact);
+                    RejoinAsSpare(node, evicted.Contact, evicted.Fallbacks);
                     break;
                 default:
                     Note(node.Index, $"event {ev}");
@@ -324,7 +328,7 @@ public sealed partial class Simulation
     }
 
     /// <summary>The evicted member's new incarnation: the next spare starts under its name through the member that told it.</summary>
-    private void RejoinAsSpare(SimNode evicted, IPEndPoint contact)
+    private void RejoinAsSpare(SimNode evicted, IPEndPoint contact, IReadOnlyList<IPEndPoint> fallbacks)
     {
         if (_primaries + _nextSpare >= _nodes.Length || !_byEndpoint.TryGetValue(contact, out var through) || through >= _nodes.Length)
         {
@@ -333,7 +337,7 @@ public sealed partial class Simulation
 
         var spare = _primaries + _nextSpare++;
         Note(spare, $"stands in for {evicted.Name}'s new incarnation, joining through {_nodes[through].Name}");
-        StartNode(spare, _now + TimeSpan.FromMilliseconds(1), JoinContact.Through(through, leaseToServer: true), evicted.MemberName);
+        StartNode(spare, _now + TimeSpan.FromMilliseconds(1), JoinContact.Through(through, leaseToServer: true) with { Fallbacks = fallbacks }, evicted.MemberName);
     }
 
     private void RearmTimer(SimProcess p)

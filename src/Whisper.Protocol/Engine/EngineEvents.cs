@@ -54,9 +54,16 @@ public sealed record LeftEvent : EngineEvent;
 /// <summary>
 /// The group declared this incarnation down (it was paused, cut off, or on the smaller side of a healed partition)
 /// and this node found out; the engine is finished. The application should join again as a new incarnation
-/// (same name, new id) through <see cref="Contact"/>, a member of the group that removed it.
+/// (same name, new id) through <see cref="Contact"/>, a member of the group that removed it, naming
+/// <see cref="Fallbacks"/> (the last addresses of other members of that group) for when the contact stops answering.
 /// </summary>
-public sealed record EvictedEvent(System.Net.IPEndPoint Contact, string Reason) : EngineEvent;
+public sealed record EvictedEvent(System.Net.IPEndPoint Contact, string Reason, IReadOnlyList<System.Net.IPEndPoint> Fallbacks) : EngineEvent
+{
+    public EvictedEvent(System.Net.IPEndPoint contact, string reason)
+        : this(contact, reason, [])
+    {
+    }
+}
 
 /// <summary>Result of a send command.</summary>
 public enum SendStatus

@@ -51,6 +51,7 @@ public sealed partial class WhisperEngine
     private ulong _seniority;
     private bool _contactIsServer;
     private readonly List<IPEndPoint> _alternateContacts = [];
+    private List<IPEndPoint> _fallbackContacts = [];
     private readonly Dictionary<MemberId, Reservation> _reservations = [];
     private int _joinAttempts;
     private TimeSpan _nextJoinAt = TimeSpan.MaxValue;
@@ -175,11 +176,15 @@ public sealed partial class WhisperEngine
     /// Begins joining through <paramref name="contact"/>: the discovery server, or any member of the group.
     /// <paramref name="server"/> is the discovery server to keep informed with leases when the contact is a
     /// member (so the server's cap and name checks count this node); null when there is none or it is the contact.
+    /// <paramref name="fallbacks"/> are other members to ask as well once the contact has not answered
+    /// <see cref="FallbackAfterAttempts"/> requests (a rejoin after eviction names the rest of the group here, in
+    /// case the member that told us crashed).
     /// </summary>
-    public void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server = null)
+    public void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server = null, IReadOnlyList<IPEndPoint>? fallbacks = null)
     {
         ArgumentNullException.ThrowIfNull(contact);
         _server = server;
+        _fallbackContacts = fallbacks is null ? [] : [.. fallbacks.Where(f => !f.Equals(contact)).Distinct().Take(IntroFrame.MaxKnown)];
         if (State != EngineState.Idle)
         {
             throw new InvalidOperationException($"Start called in state {State}");
@@ -782,9 +787,23 @@ public sealed partial class WhisperEngine
     /// <summary>Where leases and leave notices go: the server we joined through, or the one named at start.</summary>
     private IPEndPoint? LeaseTarget => _contactIsServer ? _contact : _server;
 
+    /// <summary>Join requests that go to the contact alone before <c>fallbacks</c> are asked too.</summary>
+    private const int FallbackAfterAttempts = 3;
+
     private void SendJoinRequest()
     {
         _joinAttempts++;
+        if (_joinAttempts == FallbackAfterAttempts + 1)
+        {
+            foreach (var fallback in _fallbackContacts)
+            {
+                if (!_alternateContacts.Contains(fallback) && _alternateContacts.Count < IntroFrame.MaxKnown)
+                {
+                    _alternateContacts.Add(fallback);
+                }
+            }
+        }
+
         _nextJoinAt = _now + _options.JoinRetryInterval;
         _controlOut.Enqueue((_contact!, MemberId.None, new JoinRequestFrame(Self.Name)));
         foreach (var alternate in _alternateContacts)
@@ -1285,6 +1304,11 @@ public sealed partial class WhisperEngine
                 $"the group split; this side ({size} members) rejoins the other side ({notice.ViewSize} members)");
         }
 
+        // Members of the group that removed us, should the one that told us be gone by the time we ask it.
+        var fallbacks = peer is { InView: true }
+            ? _peerOrder.Where(p => p.InView && p.HeardIntro && !p.Endpoint.Equals(from)).Select(static p => p.Endpoint).ToList()
+            : _downProbes.Where(p => !p.Endpoint.Equals(from)).Select(static p => p.Endpoint).ToList();
+
         // Tell our side we are gone (they report us left and complete our stream), then stop.
         foreach (var p in _peerOrder)
         {
@@ -1299,7 +1323,7 @@ public sealed partial class WhisperEngine
         _downProbes.Clear();
         _nextDownProbeAt = TimeSpan.MaxValue;
         State = EngineState.Evicted;
-        _events.Enqueue(new EvictedEvent(from, reason));
+        _events.Enqueue(new EvictedEvent(from, reason, fallbacks));
     }
 
     private void OnPeerLeave(Peer peer, LeaveFrame leave)

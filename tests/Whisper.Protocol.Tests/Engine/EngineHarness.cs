@@ -41,13 +41,13 @@ internal sealed class EngineHarness
     public Node Add(string name) => Add(name, ServerEndpoint);
 
     /// <summary>Starts a node that joins through <paramref name="contact"/> (the server, or a member); ids grow with each node unless given.</summary>
-    public Node Add(string name, IPEndPoint contact, MemberId? id = null)
+    public Node Add(string name, IPEndPoint contact, MemberId? id = null, IReadOnlyList<IPEndPoint>? fallbacks = null)
     {
         var index = Nodes.Count + 1;
         var engine = new WhisperEngine(Options, name, id ?? new MemberId(0x1000UL * (ulong)index + 7), (ulong)index);
         var node = new Node(name, new IPEndPoint(IPAddress.Parse($"127.0.0.{index}"), 5000), engine);
         Nodes.Add(node);
-        engine.Start(contact, Now);
+        engine.Start(contact, Now, fallbacks: fallbacks);
         Pump(node);
         return node;
     }

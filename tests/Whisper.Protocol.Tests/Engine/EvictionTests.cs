@@ -147,6 +147,28 @@ public sealed class EvictionTests
         Assert.All(net.Nodes, n => Assert.DoesNotContain(n.Events.OfType<MemberStatusEvent>(), e => e.Status == MemberStatus.Down));
     }
 
+    [Fact]
+    public void An_evicted_member_names_the_rest_of_the_group_so_its_rejoin_succeeds_when_the_member_that_told_it_crashed()
+    {
+        var net = new EngineHarness();
+        net.Form("m1", "m2", "m3", "m4");
+        var m4 = net["m4"];
+        m4.Crashed = true;
+        net.RunFor(TimeSpan.FromSeconds(4));
+        m4.Crashed = false;
+        net.RunUntil(() => m4.Engine.State == EngineState.Evicted, TimeSpan.FromSeconds(3));
+        var evicted = Assert.Single(m4.Events.OfType<EvictedEvent>());
+        Assert.Equal(2, evicted.Fallbacks.Count);
+        Assert.DoesNotContain(evicted.Contact, evicted.Fallbacks);
+
+        net.NodeAt(evicted.Contact)!.Crashed = true; // the member that told it is gone before it asks
+        net.ServerUp = false;
+        var again = net.Add("m4", evicted.Contact, fallbacks: evicted.Fallbacks);
+        net.RunUntil(() => again.Engine.State == EngineState.Joined, TimeSpan.FromSeconds(5));
+
+        Assert.Empty(again.Events.OfType<DeniedEvent>());
+    }
+
     private static MemberStatus? StatusOf(EngineHarness.Node node, string name) =>
         node.Engine.Members.FirstOrDefault(m => m.Member.Name == name)?.Status;
 }
