@@ -58,6 +58,15 @@ public sealed class ServerProbeTests
     }
 
     [Fact]
+    public async Task ARunningDiscoveryServerIsReachableAndTheProbeAdmitsNobody()
+    {
+        await using var server = await Whisper.Discovery.DiscoveryServer.StartAsync(
+            new Whisper.Discovery.DiscoveryServerOptions { Bind = new IPEndPoint(IPAddress.Loopback, 0) });
+        Assert.True(await ServerProbe.IsReachableAsync(server.LocalEndpoint, Timeout, CancellationToken.None));
+        Assert.Empty(server.Members);
+    }
+
+    [Fact]
     public async Task AClosedLoopbackPortIsUnreachable()
     {
         IPEndPoint closed;

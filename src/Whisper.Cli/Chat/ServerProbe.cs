@@ -1,17 +1,21 @@
 using System.Net;
 using System.Net.Sockets;
+using Whisper.Protocol;
+using Whisper.Protocol.Wire;
 
 namespace Whisper.Cli.Chat;
 
 /// <summary>
-/// Tells whether anything listens at the discovery server's address without speaking the protocol (the server
-/// logs every answered request, and leases get no answer): an empty datagram from a connected UDP socket, which the
-/// server counts as malformed and drops. When nothing listens there, the host answers with ICMP port unreachable and
-/// the socket reports the refusal. A host that is down or drops silently cannot be told apart from a live server, so
+/// Tells whether anything listens at the discovery server's address without asking the server anything (it logs
+/// every answered request, and leases get no answer): a well-formed ping with no sender id from a connected UDP
+/// socket, which the server counts as an ignored frame and drops. When nothing listens there, the host answers with
+/// ICMP port unreachable and the socket reports the refusal. A host that is down or drops silently cannot be told apart from a live server, so
 /// "reachable" means "not refused within the timeout"; on one machine (loopback) the answer is exact.
 /// </summary>
 internal static class ServerProbe
 {
+    private static readonly byte[] Probe = WireCodec.Encode(new DatagramHeader(MemberId.None, MemberId.None), new PingFrame(0));
+
     /// <summary>True unless the probe was refused within <paramref name="timeout"/>.</summary>
     public static async Task<bool> IsReachableAsync(IPEndPoint server, TimeSpan timeout, CancellationToken ct)
     {
@@ -20,7 +24,7 @@ internal static class ServerProbe
         try
         {
             await socket.ConnectAsync(server, ct).ConfigureAwait(false);
-            await socket.SendAsync(ReadOnlyMemory<byte>.Empty, SocketFlags.None, ct).ConfigureAwait(false);
+            await socket.SendAsync(Probe, SocketFlags.None, ct).ConfigureAwait(false);
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
             wait.CancelAfter(timeout);
             var buffer = new byte[16];
