@@ -16,9 +16,9 @@ namespace Whisper.Cli.Commands;
 /// <summary>
 /// <c>whisper chat</c>: the full-screen terminal chat. Without <c>--server</c> or <c>--peer</c> it joins the
 /// discovery server at 127.0.0.1:7700 (the port from <see cref="DiscoveryPortVariable"/> when set) and, when nobody
-/// answers there, hosts one in this process. Every
-/// delivered message is written to the SQLite history before it is shown; earlier history shows first,
-/// marked "(h)".
+/// answers there, hosts one in this process. Every delivered message is written to the SQLite history before it is
+/// shown; earlier history shows first, marked "(h)". The status line is refreshed every second: the server's
+/// reachability (<see cref="ServerProbe"/>), members, messages waiting for causal predecessors, retransmissions.
 /// </summary>
 internal static class ChatCommand
 {
