@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Whisper.Cli.Chat;
 using Whisper.Cli.Commands;
 using Whisper.Cli.History;
 
@@ -77,8 +78,64 @@ public sealed class ChatTerminalTests : IDisposable
         WaitFor(b, "* b up");
         WaitFor(b, "  a up");
         WaitFor(a, "  b up");
-        WaitFor(b, $"server: 127.0.0.1:{port} reachable");
+        WaitFor(b, $"server: 127.0.0.1:{port} reachable | members: 2 | waiting: 0 | retransmissions:");
         Assert.DoesNotContain("No discovery server answered", Capture(b), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public void SenderNamesAreDrawnInTheirOwnColourAndTheOwnNameBold()
+    {
+        Skip.IfNot(File.Exists(Tmux), "tmux is not installed at /usr/bin/tmux");
+        var port = StartServer();
+        var alice = StartChat("alice", port);
+        var bob = StartChat("bob", port);
+        WaitFor(alice, "bob up");
+        SendLine(bob, "colour check from bob");
+        SendLine(alice, "colour check from alice");
+        WaitFor(alice, "* alice: colour check from alice");
+        WaitFor(alice, "bob: colour check from bob");
+
+        var bobColour = SenderColors.StyleOf("bob", "alice").Color!.Value;
+        var bobName = $"\u001b[38;2;{bobColour.R};{bobColour.G};{bobColour.B}mbob";
+        WaitUntil(() => CaptureWithEscapes(alice).Contains(bobName + "\u001b[39m: colour check from bob", StringComparison.Ordinal),
+            alice, $"bob's name in {bobColour.Name} in the conversation");
+        WaitUntil(() => CaptureWithEscapes(alice).Contains(bobName + "\u001b[39m up", StringComparison.Ordinal), alice, "bob's name in the same colour in the member list");
+        WaitUntil(() => CaptureWithEscapes(alice).Contains("* \u001b[1malice", StringComparison.Ordinal), alice, "alice's own name in bold");
+
+        var aliceColour = SenderColors.StyleOf("alice", "bob").Color!.Value;
+        WaitUntil(() => CaptureWithEscapes(bob).Contains($"\u001b[38;2;{aliceColour.R};{aliceColour.G};{aliceColour.B}malice", StringComparison.Ordinal),
+            bob, $"alice's name in {aliceColour.Name} on bob's screen");
+    }
+
+    [SkippableFact]
+    public void LongMessagesWrapAgainWhenTheTerminalIsResized()
+    {
+        Skip.IfNot(File.Exists(Tmux), "tmux is not installed at /usr/bin/tmux");
+        const string text = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen end";
+        var port = StartServer();
+        var dave = StartChat("dave", port);
+        WaitFor(dave, "Joined as dave");
+        SendLine(dave, text);
+        WaitForRows(dave, text, ConversationWidth(110));
+
+        Run("resize-window", "-t", dave, "-x", "60", "-y", "30");
+        WaitForRows(dave, text, ConversationWidth(60));
+    }
+
+    /// <summary>The conversation pane's wrap width in a terminal this wide: window borders, the 24-column member list, one spare column.</summary>
+    private static int ConversationWidth(int columns) => columns - 2 - 24 - 1;
+
+    /// <summary>Waits until the pane shows dave's message wrapped exactly as <see cref="ChatViewModel.Wrap"/> wraps it at <paramref name="width"/>.</summary>
+    private static void WaitForRows(string session, string text, int width)
+    {
+        // the time's digits differ but not its length, so the continuation rows are known in advance
+        var rows = ChatViewModel.Wrap("00:00:00 * dave: " + text, width).Skip(1).ToList();
+        Assert.NotEmpty(rows);
+        WaitUntil(() =>
+        {
+            var lines = Capture(session).Split('\n');
+            return rows.All(row => lines.Any(l => l.StartsWith("│" + row + " ", StringComparison.Ordinal)));
+        }, session, $"the message wrapped at {width} columns as: {string.Join(" / ", rows)}");
     }
 
     [SkippableFact]
@@ -227,6 +284,9 @@ public sealed class ChatTerminalTests : IDisposable
     private static bool SessionAlive(string session) => Run("has-session", "-t", session).ExitCode == 0;
 
     private static string Capture(string session) => Run("capture-pane", "-p", "-t", session).Output;
+
+    /// <summary>The pane with its colours and styles as escape sequences (as tmux re-encodes them).</summary>
+    private static string CaptureWithEscapes(string session) => Run("capture-pane", "-p", "-e", "-t", session).Output;
 
     private static (int ExitCode, string Output) Run(params string[] args)
     {
