@@ -225,3 +225,54 @@ public sealed class ChatLineWrapTests
         Assert.All(ChatViewModel.Wrap(text, 17), line => Assert.True(line.Length <= 17, line));
     }
 }
+
+public sealed class ChatLineLayoutTests
+{
+    private static readonly DateTimeOffset At = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
+
+    private static string Time => At.ToLocalTime().ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public void TheSenderNameIsLocatedOnTheFirstRowOfAMessage()
+    {
+        var row = Assert.Single(ChatViewModel.Layout(new ChatLine(At, ChatLineKind.Message, "bob", "hi"), 80));
+        Assert.Equal($"{Time} bob: hi", row.Text);
+        Assert.Equal("bob", row.Sender);
+        Assert.Equal("bob", row.Text.Substring(row.NameStart, row.NameLength));
+    }
+
+    [Fact]
+    public void OwnAndHistoryMarksComeBeforeTheName()
+    {
+        var row = Assert.Single(ChatViewModel.Layout(new ChatLine(At, ChatLineKind.Own, "alice", "mine", IsHistory: true), 80));
+        Assert.Equal($"(h) {Time} * alice: mine", row.Text);
+        Assert.Equal("alice", row.Text.Substring(row.NameStart, row.NameLength));
+    }
+
+    [Fact]
+    public void WrappedMessagesKeepTheNameOnTheFirstRowOnlyAndMatchWrap()
+    {
+        var line = new ChatLine(At, ChatLineKind.Message, "carol", "a long message that wraps over several rows of the pane");
+        var rows = ChatViewModel.Layout(line, 24).ToList();
+        Assert.Equal(ChatViewModel.Wrap(ChatViewModel.Render(line), 24), rows.Select(r => r.Text));
+        Assert.True(rows.Count > 2);
+        Assert.Equal("carol", rows[0].Sender);
+        Assert.All(rows.Skip(1), r => Assert.Null(r.Sender));
+    }
+
+    [Fact]
+    public void SystemLinesHaveNoName()
+    {
+        var row = Assert.Single(ChatViewModel.Layout(new ChatLine(At, ChatLineKind.System, null, "bob left"), 80));
+        Assert.Null(row.Sender);
+        Assert.Equal($"{Time} -- bob left", row.Text);
+    }
+
+    [Fact]
+    public void ANameWiderThanTheRowIsClippedToTheRow()
+    {
+        var line = new ChatLine(At, ChatLineKind.Message, "averyveryverylongname", "x");
+        var first = ChatViewModel.Layout(line, 12).First();
+        Assert.True(first.NameStart + first.NameLength <= first.Text.Length);
+    }
+}

@@ -19,6 +19,12 @@ internal enum ChatLineKind
 /// <summary>One line of a conversation. <paramref name="IsHistory"/> marks messages from stored or caught-up history.</summary>
 internal sealed record ChatLine(DateTimeOffset At, ChatLineKind Kind, string? Sender, string Text, bool IsHistory = false, bool IsLate = false);
 
+/// <summary>
+/// One screen row of the conversation: its text and, on a message's first row, where the sender's name is
+/// (<paramref name="NameStart"/>, <paramref name="NameLength"/> columns) so the view can draw it in the sender's colour.
+/// </summary>
+internal sealed record ChatRow(string Text, string? Sender = null, int NameStart = 0, int NameLength = 0);
+
 /// <summary>A member as the member list shows it.</summary>
 internal sealed record MemberEntry(string Name, MemberStatus Status, bool IsSelf);
 
@@ -132,16 +138,45 @@ internal sealed class ChatViewModel
     }
 
     /// <summary>Renders one line as text: "12:00:01 bob: hi", "12:00:02 * alice: mine", "12:00:03 -- bob left"; history lines start with "(h)".</summary>
-    public static string Render(ChatLine line)
+    public static string Render(ChatLine line) => RenderWithName(line).Text;
+
+    /// <summary>
+    /// The screen rows of one line at <paramref name="width"/> columns (<see cref="Wrap"/>), each knowing where the
+    /// sender's name sits in it so the view can colour it; the name is on the first row (clipped when even that is
+    /// narrower than the name).
+    /// </summary>
+    public static IEnumerable<ChatRow> Layout(ChatLine line, int width)
+    {
+        var (text, nameStart) = RenderWithName(line);
+        var first = true;
+        foreach (var part in Wrap(text, width))
+        {
+            if (first && line.Sender is { } sender && nameStart >= 0 && nameStart < part.Length)
+            {
+                yield return new ChatRow(part, sender, nameStart, Math.Min(sender.Length, part.Length - nameStart));
+            }
+            else
+            {
+                yield return new ChatRow(part);
+            }
+
+            first = false;
+        }
+    }
+
+    private static (string Text, int NameStart) RenderWithName(ChatLine line)
     {
         var time = line.At.ToLocalTime().ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
         var mark = line.IsLate ? "(late) " : line.IsHistory ? "(h) " : string.Empty;
-        return line.Kind switch
+        var prefix = line.Kind switch
         {
-            ChatLineKind.System => $"{time} -- {line.Text}",
-            ChatLineKind.Own => $"{mark}{time} * {line.Sender}: {line.Text}",
-            _ => $"{mark}{time} {line.Sender}: {line.Text}",
+            ChatLineKind.System => $"{time} -- ",
+            ChatLineKind.Own => $"{mark}{time} * ",
+            _ => $"{mark}{time} ",
         };
+        return line.Kind == ChatLineKind.System || line.Sender is null
+            ? (prefix + line.Text, -1)
+            : ($"{prefix}{line.Sender}: {line.Text}", prefix.Length);
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Collections.ObjectModel;
 using Terminal.Gui.App;
 using Terminal.Gui.Input;
 using Terminal.Gui.ViewBase;
@@ -16,11 +15,12 @@ internal sealed class ChatWindow : Window
     private readonly ChatViewModel _model;
     private readonly Label _tabs;
     private readonly ListView _conversation;
-    private readonly ObservableCollection<string> _lineItems = [];
+    private readonly ChatRowSource _lineRows;
     private readonly ListView _members;
-    private readonly ObservableCollection<string> _memberItems = [];
+    private readonly ChatRowSource _memberRows;
     private readonly TextField _input;
     private readonly Label _status;
+    private int _laidOutWidth = -1;
 
     public ChatWindow(ChatViewModel model, Action<string> submit)
     {
@@ -28,11 +28,21 @@ internal sealed class ChatWindow : Window
         Title = $"whisper: {model.SelfName} (Ctrl-N next tab, Enter on a member opens a private tab, /help)";
         _tabs = new Label { X = 0, Y = 0, Width = Dim.Fill(), Height = 1 };
         _conversation = new ListView { X = 0, Y = 1, Width = Dim.Fill(24), Height = Dim.Fill(3) };
-        _conversation.SetSource(_lineItems);
+        _lineRows = new ChatRowSource(model.SelfName);
+        _conversation.Source = _lineRows;
+        _conversation.ViewportChanged += (_, _) =>
+        {
+            // the first Refresh runs before layout, and the terminal may be resized: wrap again for the new width
+            if (WrapWidth() != _laidOutWidth)
+            {
+                RefreshConversation();
+            }
+        };
         _input = new TextField { X = 0, Y = Pos.AnchorEnd(2), Width = Dim.Fill() };
         var memberFrame = new FrameView { Title = "members", X = Pos.AnchorEnd(24), Y = 1, Width = 24, Height = Dim.Fill(3) };
         _members = new ListView { X = 0, Y = 0, Width = Dim.Fill(), Height = Dim.Fill() };
-        _members.SetSource(_memberItems);
+        _memberRows = new ChatRowSource(model.SelfName);
+        _members.Source = _memberRows;
         _members.Accepting += (_, e) =>
         {
             var index = _members.SelectedItem;
@@ -88,27 +98,25 @@ internal sealed class ChatWindow : Window
     public void Refresh()
     {
         _tabs.Text = string.Join("  ", _model.Conversations.Select(c => ReferenceEquals(c, _model.Active) ? $"[{c.Title}]" : c.Title));
-        var width = Math.Max(10, _conversation.Viewport.Width - 1);
-        _lineItems.Clear();
-        foreach (var line in _model.Active.Lines)
-        {
-            foreach (var part in ChatViewModel.Wrap(ChatViewModel.Render(line), width))
-            {
-                _lineItems.Add(part);
-            }
-        }
-
-        if (_lineItems.Count > 0)
-        {
-            _conversation.SelectedItem = _lineItems.Count - 1;
-        }
-        _memberItems.Clear();
-        foreach (var m in _model.Members)
-        {
-            _memberItems.Add((m.IsSelf ? "* " : "  ") + $"{m.Name} {m.Status.ToString().ToLowerInvariant()}");
-        }
-
+        RefreshConversation();
+        _memberRows.Update([.. _model.Members.Select(m => new ChatRow(
+            (m.IsSelf ? "* " : "  ") + $"{m.Name} {m.Status.ToString().ToLowerInvariant()}", m.Name, 2, m.Name.Length))]);
         _status.Text = StatusText;
         SetNeedsDraw();
+    }
+
+    private int WrapWidth() => Math.Max(10, _conversation.Viewport.Width - 1);
+
+    private void RefreshConversation()
+    {
+        var width = WrapWidth();
+        _laidOutWidth = width;
+        _lineRows.Update([.. _model.Active.Lines.SelectMany(line => ChatViewModel.Layout(line, width))]);
+        if (_lineRows.Count > 0)
+        {
+            _conversation.SelectedItem = _lineRows.Count - 1;
+        }
+
+        _conversation.SetNeedsDraw();
     }
 }

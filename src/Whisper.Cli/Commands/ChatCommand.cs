@@ -15,19 +15,26 @@ namespace Whisper.Cli.Commands;
 
 /// <summary>
 /// <c>whisper chat</c>: the full-screen terminal chat. Without <c>--server</c> or <c>--peer</c> it joins the
-/// discovery server at 127.0.0.1:7700 and, when nobody answers there, hosts one in this process. Every
-/// delivered message is written to the SQLite history before it is shown; earlier history shows first,
-/// marked "(h)".
+/// discovery server at 127.0.0.1:7700 (the port from <see cref="DiscoveryPortVariable"/> when set) and, when nobody
+/// answers there, hosts one in this process. Every delivered message is written to the SQLite history before it is
+/// shown; earlier history shows first, marked "(h)". The status line is refreshed every second: the server's
+/// reachability (<see cref="ServerProbe"/>), members, messages waiting for causal predecessors, retransmissions.
 /// </summary>
 internal static class ChatCommand
 {
+    /// <summary>
+    /// The environment variable that moves the default discovery address to another loopback port: tests use it so a
+    /// chat that hosts the server never collides with a user's real one on 7700.
+    /// </summary>
+    public const string DiscoveryPortVariable = "WHISPER_DISCOVERY_PORT";
+
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
-    private static readonly IPEndPoint DefaultServer = new(IPAddress.Loopback, DiscoveryServerOptions.DefaultPort);
+    private static readonly TimeSpan ServerProbeTimeout = TimeSpan.FromMilliseconds(500);
 
     public static Command Create()
     {
         var name = new Option<string>("--name") { Description = $"Your name in the group: {MemberName.Rule}.", Required = true, HelpName = "name" };
-        var server = CliSupport.OptionalEndpointOption("--server", "The discovery server to join through [default: 127.0.0.1:7700, started in this process when nobody answers there].");
+        var server = CliSupport.OptionalEndpointOption("--server", $"The discovery server to join through [default: 127.0.0.1:7700, or the port in ${DiscoveryPortVariable}; started in this process when nobody answers there].");
         var peer = CliSupport.OptionalEndpointOption("--peer", "Join through this member's UDP endpoint instead of the discovery server.");
         var port = CliSupport.PortOption("--port", "Local UDP port (0 picks a free one).", 0);
         var bind = new Option<IPAddress?>("--bind")
@@ -55,13 +62,19 @@ internal static class ChatCommand
             return CliSupport.ExitDenied;
         }
 
-        var contact = peer ?? server ?? DefaultServer;
+        if (DefaultServer(Environment.GetEnvironmentVariable(DiscoveryPortVariable)) is not { } defaultServer)
+        {
+            await Console.Error.WriteLineAsync($"whisper chat: {DiscoveryPortVariable} must be a port number from 1 to 65535.").ConfigureAwait(false);
+            return CliSupport.ExitFailure;
+        }
+
+        var contact = peer ?? server ?? defaultServer;
         var bind = new IPEndPoint(bindAddress ?? (IPAddress.IsLoopback(contact.Address) ? IPAddress.Loopback : IPAddress.Any), port);
         DiscoveryServer? embedded = null;
         WhisperNode node;
         try
         {
-            (node, embedded) = await JoinAsync(name, server, peer, bind, ct).ConfigureAwait(false);
+            (node, embedded) = await JoinAsync(name, server ?? defaultServer, server is not null || peer is not null, peer, bind, ct).ConfigureAwait(false);
         }
         catch (WhisperJoinException ex)
         {
@@ -81,7 +94,7 @@ internal static class ChatCommand
             return CliSupport.ExitFailure;
         }
 
-        var group = peer is not null ? HistoryStore.GroupKey("peer", peer.ToString()) : HistoryStore.GroupKey("server", (server ?? DefaultServer).ToString());
+        var group = peer is not null ? HistoryStore.GroupKey("peer", peer.ToString()) : HistoryStore.GroupKey("server", (server ?? defaultServer).ToString());
         using var store = HistoryStore.Open(dataDir);
         var model = new ChatViewModel(name);
         foreach (var m in store.Load(group, name))
@@ -92,7 +105,7 @@ internal static class ChatCommand
         model.SetMembers(node.Members);
         if (embedded is not null)
         {
-            model.AddSystem($"No discovery server answered at {DefaultServer}; this chat now hosts one there (others can join with the same command).", DateTimeOffset.Now);
+            model.AddSystem($"No discovery server answered at {defaultServer}; this chat now hosts one there (others can join with the same command).", DateTimeOffset.Now);
         }
 
         model.AddSystem($"Joined as {name}. Type /help for the commands.", DateTimeOffset.Now);
@@ -102,11 +115,12 @@ internal static class ChatCommand
         using var quit = CancellationTokenSource.CreateLinkedTokenSource(ct);
         ChatWindow? window = null;
         window = new ChatWindow(model, line => Submit(app, window!, model, node, store, group, line, quit));
-        window.StatusText = Status(node, embedded, null);
+        var statusServer = peer is null ? server ?? defaultServer : server;
+        window.StatusText = Status(node, statusServer, embedded is not null ? ServerState.HostedHere : statusServer is null ? ServerState.None : ServerState.Checking, null);
         window.Refresh();
         using var _ = quit.Token.Register(() => app.Invoke(() => app.RequestStop()));
         var pump = PumpAsync(app, window, model, node, store, group, name, quit.Token);
-        var ticker = TickAsync(app, window, node, embedded, quit.Token);
+        var ticker = TickAsync(app, window, node, statusServer, embedded is not null, quit.Token);
         try
         {
             app.Run(window);
@@ -128,11 +142,24 @@ internal static class ChatCommand
         return CliSupport.ExitOk;
     }
 
-    private static async Task<(WhisperNode Node, DiscoveryServer? Embedded)> JoinAsync(
-        string name, IPEndPoint? server, IPEndPoint? peer, IPEndPoint bind, CancellationToken ct)
+    /// <summary>127.0.0.1:7700, or 127.0.0.1 at the port in <paramref name="portVariable"/> when set; null when that is no port.</summary>
+    internal static IPEndPoint? DefaultServer(string? portVariable)
     {
-        var options = new WhisperNodeOptions { Name = name, Server = server ?? DefaultServer, Peer = peer, Bind = bind };
-        if (server is not null || peer is not null)
+        if (string.IsNullOrWhiteSpace(portVariable))
+        {
+            return new IPEndPoint(IPAddress.Loopback, DiscoveryServerOptions.DefaultPort);
+        }
+
+        return int.TryParse(portVariable.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535
+            ? new IPEndPoint(IPAddress.Loopback, port)
+            : null;
+    }
+
+    private static async Task<(WhisperNode Node, DiscoveryServer? Embedded)> JoinAsync(
+        string name, IPEndPoint server, bool explicitContact, IPEndPoint? peer, IPEndPoint bind, CancellationToken ct)
+    {
+        var options = new WhisperNodeOptions { Name = name, Server = server, Peer = peer, Bind = bind };
+        if (explicitContact)
         {
             return (await WhisperNode.JoinAsync(options, NullLoggerFactory.Instance, null, ct).ConfigureAwait(false), null);
         }
@@ -149,7 +176,7 @@ internal static class ChatCommand
         DiscoveryServer? embedded = null;
         try
         {
-            embedded = await DiscoveryServer.StartAsync(new DiscoveryServerOptions(), null, null, ct).ConfigureAwait(false);
+            embedded = await DiscoveryServer.StartAsync(new DiscoveryServerOptions { Bind = server }, null, null, ct).ConfigureAwait(false);
         }
         catch (SocketException)
         {
@@ -249,19 +276,22 @@ internal static class ChatCommand
         }
     }
 
-    private static async Task TickAsync(IApplication app, ChatWindow window, WhisperNode node, DiscoveryServer? embedded, CancellationToken ct)
+    private static async Task TickAsync(IApplication app, ChatWindow window, WhisperNode node, IPEndPoint? server, bool hosted, CancellationToken ct)
     {
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                var state = hosted ? ServerState.HostedHere
+                    : server is null ? ServerState.None
+                    : await ServerProbe.IsReachableAsync(server, ServerProbeTimeout, ct).ConfigureAwait(false) ? ServerState.Reachable : ServerState.Unreachable;
                 var stats = await node.GetStatsAsync(ct).ConfigureAwait(false);
                 app.Invoke(() =>
                 {
-                    window.StatusText = Status(node, embedded, stats);
+                    window.StatusText = Status(node, server, state, stats);
                     window.Refresh();
                 });
+                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException)
@@ -270,11 +300,6 @@ internal static class ChatCommand
         }
     }
 
-    private static string Status(WhisperNode node, DiscoveryServer? embedded, WhisperNodeStats? stats)
-    {
-        var up = node.Members.Count(m => m.Status is MemberStatus.Up or MemberStatus.Suspect);
-        var server = embedded is not null ? "server: hosted here" : $"server: {node.Options.Contact}";
-        var retx = stats is null ? string.Empty : $" | retransmissions: {stats.ChunksRetransmitted}";
-        return $"{server} | members: {up}{retx} | Ctrl-N next tab | /quit";
-    }
+    private static string Status(WhisperNode node, IPEndPoint? server, ServerState state, WhisperNodeStats? stats) =>
+        StatusLine.Format(server, state, node.Members.Count(m => m.Status is MemberStatus.Up or MemberStatus.Suspect), stats);
 }
