@@ -15,6 +15,12 @@ public sealed record BenchOptions
     public IReadOnlyList<string> Scenarios { get; init; } = ["udp-raw", "litenetlib", "whisper"];
     public int Seed { get; init; } = 42;
     public int InFlightPerNode { get; init; } = 16;
+
+    /// <summary>Run the Whisper mesh with one process per node (<see cref="ProcessWhisperMesh"/>), started with <see cref="Launcher"/>.</summary>
+    public bool ProcessPerNode { get; init; }
+
+    /// <summary>How to start a node process (the <c>whisper</c> executable); required with <see cref="ProcessPerNode"/>.</summary>
+    public ChildLauncher? Launcher { get; init; }
 }
 
 /// <summary>One figure: {scenario, metric, value, unit}.</summary>
@@ -52,6 +58,9 @@ public static class ScenarioRunner
     {
         "udp-raw" => new RawUdpMesh(o.Nodes, o.Size, o.Seed),
         "litenetlib" => await LiteNetLibMesh.StartAsync(o.Nodes, o.Size, o.Seed, ct).ConfigureAwait(false),
+        "whisper" when o.ProcessPerNode => await ProcessWhisperMesh.StartAsync(
+            o.Launcher ?? throw new ArgumentException("--process-per-node needs a launcher for the node processes", nameof(o)),
+            o.Nodes, o.Size, o.Seed, ct).ConfigureAwait(false),
         "whisper" => await WhisperMesh.StartAsync(o.Nodes, o.Size, o.Seed, ct).ConfigureAwait(false),
         _ => throw new ArgumentException($"unknown scenario {name}", nameof(name)),
     };
@@ -172,6 +181,7 @@ public static class ScenarioRunner
         var g0 = new[] { GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2) };
         proc.Refresh();
         var cpu0 = proc.TotalProcessorTime;
+        var x0 = mesh is IExternalCost e0 ? e0.Cost() : default;
         var t = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
         await Task.Delay(o.Duration, ct).ConfigureAwait(false);
@@ -182,6 +192,7 @@ public static class ScenarioRunner
         var a1 = GC.GetTotalAllocatedBytes(true);
         proc.Refresh();
         var cpu1 = proc.TotalProcessorTime;
+        var x1 = mesh is IExternalCost e1 ? e1.Cost() : default;
         var sent = Interlocked.Read(ref broadcasts);
         if (mesh is WhisperMesh wm1 && sent > 0)
         {
@@ -206,11 +217,26 @@ public static class ScenarioRunner
 
         r.Add(new(scenario, "datagrams_per_broadcast", sent == 0 ? 0 : (w1 - w0) / (double)sent, "datagrams"));
         r.Add(new(scenario, "bytes_per_broadcast", sent == 0 ? 0 : (b1 - b0) / (double)sent, "bytes"));
-        r.Add(new(scenario, "alloc_bytes_per_delivery", got == 0 ? 0 : (a1 - a0) / (double)got, "bytes"));
-        r.Add(new(scenario, "cpu_cores_used", (cpu1 - cpu0).TotalSeconds / wall.TotalSeconds, "cores"));
-        r.Add(new(scenario, "gc_gen0", GC.CollectionCount(0) - g0[0], "count"));
-        r.Add(new(scenario, "gc_gen1", GC.CollectionCount(1) - g0[1], "count"));
-        r.Add(new(scenario, "gc_gen2", GC.CollectionCount(2) - g0[2], "count"));
+        if (mesh is IExternalCost)
+        {
+            // One process per node: the nodes' own allocations and CPU; this process only relays lines.
+            r.Add(new(scenario, "alloc_bytes_per_delivery", got == 0 ? 0 : (x1.AllocatedBytes - x0.AllocatedBytes) / (double)got, "bytes"));
+            r.Add(new(scenario, "cpu_cores_used", (x1.Cpu - x0.Cpu).TotalSeconds / wall.TotalSeconds, "cores"));
+            r.Add(new(scenario, "harness_cpu_cores", (cpu1 - cpu0).TotalSeconds / wall.TotalSeconds, "cores"));
+            r.Add(new(scenario, "process_per_node", 1, "bool"));
+        }
+        else
+        {
+            r.Add(new(scenario, "alloc_bytes_per_delivery", got == 0 ? 0 : (a1 - a0) / (double)got, "bytes"));
+            r.Add(new(scenario, "cpu_cores_used", (cpu1 - cpu0).TotalSeconds / wall.TotalSeconds, "cores"));
+        }
+
+        if (mesh is not IExternalCost)
+        {
+            r.Add(new(scenario, "gc_gen0", GC.CollectionCount(0) - g0[0], "count"));
+            r.Add(new(scenario, "gc_gen1", GC.CollectionCount(1) - g0[1], "count"));
+            r.Add(new(scenario, "gc_gen2", GC.CollectionCount(2) - g0[2], "count"));
+        }
         if (mesh.OrderViolations >= 0)
         {
             r.Add(new(scenario, "order_violations", mesh.OrderViolations, "count"));

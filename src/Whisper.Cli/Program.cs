@@ -20,6 +20,7 @@ internal static class Program
             NodeCommand.Create(),
             ChatCommand.Create(),
             BenchCommand.Create(),
+            BenchCommand.CreateNode(),
         };
 
         var parse = root.Parse(args);

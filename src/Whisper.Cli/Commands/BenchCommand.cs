@@ -16,9 +16,10 @@ internal static class BenchCommand
         var loss = new Option<string>("--loss") { Description = "Comma-separated receive-side datagram loss probabilities.", DefaultValueFactory = _ => "0,0.1" };
         var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated meshes: udp-raw, litenetlib, whisper.", DefaultValueFactory = _ => "udp-raw,litenetlib,whisper" };
         var json = new Option<FileInfo?>("--json") { Description = "Also write [{scenario, metric, value, unit}] records to this file." };
+        var processPerNode = new Option<bool>("--process-per-node") { Description = "Run each Whisper node as its own process (latency then includes two pipe hops to this process)." };
         var command = new Command("bench", "Benchmark Whisper against raw UDP and LiteNetLib on loopback (ratios from one run).")
         {
-            nodes, size, duration, loss, scenarios, json,
+            nodes, size, duration, loss, scenarios, json, processPerNode,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -29,6 +30,8 @@ internal static class BenchCommand
                 Duration = TimeSpan.FromSeconds(result.GetValue(duration)),
                 Losses = [.. result.GetValue(loss)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => double.Parse(s, CultureInfo.InvariantCulture))],
                 Scenarios = [.. result.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
+                ProcessPerNode = result.GetValue(processPerNode),
+                Launcher = SelfLauncher(),
             };
             var records = await ScenarioRunner.RunAsync(options, Console.Error, ct).ConfigureAwait(false);
             await Console.Out.WriteAsync(ScenarioRunner.Table(records)).ConfigureAwait(false);
@@ -41,5 +44,42 @@ internal static class BenchCommand
             return records.Any(r => r.Metric == "failed" || (r.Metric == "order_violations" && r.Value > 0)) ? 1 : 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// <c>whisper bench-node</c> (hidden): one node of <c>bench --process-per-node</c>, driven over stdin/stdout by the
+    /// parent benchmark.
+    /// </summary>
+    public static Command CreateNode()
+    {
+        var index = new Option<int>("--index") { Required = true };
+        var nodes = new Option<int>("--nodes") { Required = true };
+        var size = new Option<int>("--size") { Required = true };
+        var seed = new Option<int>("--seed") { Required = true };
+        var server = new Option<string>("--server") { Required = true };
+        var command = new Command("bench-node", "One node of 'bench --process-per-node' (started by the benchmark).") { index, nodes, size, seed, server };
+        command.Hidden = true;
+        command.SetAction(async (result, ct) =>
+        {
+            var stdout = new StreamWriter(Console.OpenStandardOutput(), bufferSize: 1 << 16) { AutoFlush = false, NewLine = "\n" };
+            await using (stdout.ConfigureAwait(false))
+            {
+                using var stdin = new StreamReader(Console.OpenStandardInput());
+                return await BenchNodeHost.RunAsync(
+                    result.GetValue(index), result.GetValue(nodes), result.GetValue(size), result.GetValue(seed),
+                    System.Net.IPEndPoint.Parse(result.GetValue(server)!), stdin, stdout, ct).ConfigureAwait(false);
+            }
+        });
+        return command;
+    }
+
+    /// <summary>This program again: the apphost, or <c>dotnet whisper.dll</c>.</summary>
+    private static ChildLauncher SelfLauncher()
+    {
+        var path = Environment.ProcessPath ?? "dotnet";
+        var entry = typeof(BenchCommand).Assembly.Location;
+        return string.Equals(Path.GetFileNameWithoutExtension(path), "dotnet", StringComparison.OrdinalIgnoreCase)
+            ? new ChildLauncher(path, [entry])
+            : new ChildLauncher(path, []);
     }
 }
