@@ -117,6 +117,47 @@ public sealed class FailureTests(ITestOutputHelper output)
         });
     }
 
+    [SkippableFact]
+    public async Task AMemberFrozenBrieflyCarriesOnAsTheSameIncarnationAndDeliversWhatItMissedOnce()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "needs SIGSTOP/SIGCONT (kill -STOP/-CONT)");
+        await using var cluster = new ProcessCluster(output);
+        await cluster.RunAsync(async () =>
+        {
+            await cluster.StartServerAsync();
+            var a = await cluster.StartNodeAsync("a");
+            var b = await cluster.StartNodeAsync("b");
+            var c = await cluster.StartNodeAsync("c");
+            await cluster.WaitForFullMembershipAsync();
+            var id = c.First("joined")!.Str("id")!;
+
+            Signal(c, "STOP"); // longer than the suspect timeout (c's engine sees a stall), shorter than the down timeout
+            var during = Unique("during-short-freeze");
+            a.Broadcast(during);
+            await DeliveredAsync(b, during);
+            await Task.Delay(TimeSpan.FromMilliseconds(1600));
+            Signal(c, "CONT");
+            var resumedAt = DateTimeOffset.UtcNow;
+
+            var caughtUp = await DeliveredAsync(c, during);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"after a 1.6 s SIGSTOP: c delivered the message it missed {(caughtUp.ReadAt - resumedAt).TotalMilliseconds:0} ms after SIGCONT"));
+            var after = Unique("after-short-freeze");
+            c.Broadcast(after);
+            await DeliveredAsync(a, after);
+            await DeliveredAsync(b, after);
+
+            Assert.Equal(id, Assert.Single(a.Transcript(), l => l.IsMessage(after)).Str("origin"));
+            Assert.DoesNotContain(c.Transcript(), l => l.Is("evicted") || l.Is("rejoined"));
+            Assert.All(new[] { a, b }, n => Assert.DoesNotContain(n.Transcript(), l => l.Is("member") && l.Str("status") == "down"));
+            Assert.Single(c.Transcript(), l => l.IsMessage(during));
+            AssertNone(
+                new[] { a, b, c }.SelectMany(n => Transcripts.CheckBroadcastsExactlyOnce(n.Label, n.Transcript(), [during, after])
+                    .Concat(Transcripts.CheckCausalOrder(n.Label, n.Transcript()))),
+                a, b, c);
+        });
+    }
+
     private static void Signal(WhisperProcess process, string signal)
     {
         using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
