@@ -11,11 +11,17 @@ namespace Whisper.Bench;
 /// <summary>How to start one benchmark node as its own process: the program and the arguments before the subcommand.</summary>
 public sealed record ChildLauncher(string FileName, IReadOnlyList<string> PrefixArgs);
 
-/// <summary>Costs measured in other processes (the nodes of <see cref="ProcessWhisperMesh"/>), summed.</summary>
+/// <summary>Counters of the node processes of <see cref="ProcessWhisperMesh"/>, summed (working set: the largest).</summary>
+public readonly record struct NodeCounters(long Sent, long Deliveries, long Datagrams, long Bytes, long Violations, long Allocated, TimeSpan Cpu, long MaxWorkingSet);
+
+/// <summary>A mesh whose nodes run in other processes and report their own counters.</summary>
 public interface IExternalCost
 {
-    /// <summary>Bytes the node processes allocated and CPU time they used so far (as last reported).</summary>
-    (long AllocatedBytes, TimeSpan Cpu) Cost();
+    /// <summary>
+    /// The nodes' counters at Stopwatch timestamp <paramref name="at"/> (monotonic and shared by the processes of one
+    /// machine), interpolated between their reports (every 100 ms); waits at most 10 s for reports past it.
+    /// </summary>
+    Task<NodeCounters> CountersAtAsync(long at, CancellationToken ct);
 }
 
 /// <summary>
@@ -23,7 +29,9 @@ public interface IExternalCost
 /// process, and N child processes (<see cref="BenchNodeHost"/>) each running one <see cref="WhisperNode"/> on its own
 /// UDP socket. The parent talks to each child over its stdin/stdout with one text line per command or delivery, so
 /// latency here includes two pipe hops (parent to sender, receiver to parent) that the in-process mesh does not have.
-/// Wire counters, order violations, allocations and CPU come from the children (reported every 20 ms).
+/// Sends, deliveries, wire counters, order violations, allocations, CPU and memory come from the children: each
+/// reports them with a timestamp every 100 ms, and a window's figures are interpolated at its start and end, so a
+/// backlog in the pipes does not move them.
 /// </summary>
 public sealed class ProcessWhisperMesh : IMesh, IExternalCost
 {
@@ -55,7 +63,7 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
 
     public Action<int, int, long>? Delivered { get; set; }
 
-    public long OrderViolations => _reports.Sum(static r => Volatile.Read(ref r.Violations));
+    public long OrderViolations => _reports.Sum(static r => r.Latest().Violations);
 
     /// <summary>Starts the server and the children, and waits (at most 60 s) until every child sees all N members up.</summary>
     public static async Task<ProcessWhisperMesh> StartAsync(ChildLauncher launcher, int nodes, int size, int seed, CancellationToken ct)
@@ -110,10 +118,31 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
     }
 
     public (long Datagrams, long Bytes) WireCounters() =>
-        (_reports.Sum(static r => Volatile.Read(ref r.Datagrams)), _reports.Sum(static r => Volatile.Read(ref r.Bytes)));
+        (_reports.Sum(static r => r.Latest().Datagrams), _reports.Sum(static r => r.Latest().Bytes));
 
-    public (long AllocatedBytes, TimeSpan Cpu) Cost() =>
-        (_reports.Sum(static r => Volatile.Read(ref r.Allocated)), TimeSpan.FromTicks(_reports.Sum(static r => Volatile.Read(ref r.CpuTicks))));
+    public async Task<NodeCounters> CountersAtAsync(long at, CancellationToken ct)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+        while (_reports.Any(r => r.Latest().At < at))
+        {
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                throw new TimeoutException("a bench node did not report its counters within 10 s");
+            }
+
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
+
+        var sum = default(NodeCounters);
+        foreach (var r in _reports)
+        {
+            var c = r.At(at);
+            sum = new NodeCounters(sum.Sent + c.Sent, sum.Deliveries + c.Deliveries, sum.Datagrams + c.Datagrams, sum.Bytes + c.Bytes,
+                sum.Violations + c.Violations, sum.Allocated + c.Allocated, sum.Cpu + c.Cpu, Math.Max(sum.MaxWorkingSet, c.MaxWorkingSet));
+        }
+
+        return sum;
+    }
 
     /// <summary>Hands the broadcast to the child; the child's own back-pressure (it reads the next line only after the send was accepted) fills the pipe.</summary>
     public async ValueTask<bool> BroadcastAsync(int origin, long seq, CancellationToken ct)
@@ -167,12 +196,14 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
                     case "d" when parts.Length == 3:
                         Delivered?.Invoke(node, int.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture));
                         break;
-                    case "w" when parts.Length == 6:
-                        Volatile.Write(ref report.Datagrams, long.Parse(parts[1], CultureInfo.InvariantCulture));
-                        Volatile.Write(ref report.Bytes, long.Parse(parts[2], CultureInfo.InvariantCulture));
-                        Volatile.Write(ref report.Violations, long.Parse(parts[3], CultureInfo.InvariantCulture));
-                        Volatile.Write(ref report.Allocated, long.Parse(parts[4], CultureInfo.InvariantCulture));
-                        Volatile.Write(ref report.CpuTicks, long.Parse(parts[5], CultureInfo.InvariantCulture));
+                    case "w" when parts.Length == 10:
+                        var v = new long[9];
+                        for (var k = 0; k < 9; k++)
+                        {
+                            v[k] = long.Parse(parts[k + 1], CultureInfo.InvariantCulture);
+                        }
+
+                        report.Add(new Sample(v[0], new NodeCounters(v[1], v[2], v[3], v[4], v[5], v[6], TimeSpan.FromTicks(v[7]), v[8])));
                         break;
                     case "ready":
                         report.Ready.TrySetResult();
@@ -230,14 +261,56 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
 
     private static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
 
+    private readonly record struct Sample(long At, NodeCounters Counters);
+
+    /// <summary>One child's timestamped reports (the most recent 4,096: over 6 minutes).</summary>
     private sealed class Report
     {
-        public readonly TaskCompletionSource Ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public long Datagrams;
-        public long Bytes;
-        public long Violations;
-        public long Allocated;
-        public long CpuTicks;
+        private readonly List<Sample> _samples = [];
+
+        public TaskCompletionSource Ready { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Add(Sample sample)
+        {
+            lock (_samples)
+            {
+                if (_samples.Count == 4096)
+                {
+                    _samples.RemoveAt(0);
+                }
+
+                _samples.Add(sample);
+            }
+        }
+
+        public (long At, long Violations, long Datagrams, long Bytes) Latest()
+        {
+            lock (_samples)
+            {
+                return _samples.Count == 0 ? (long.MinValue, 0, 0, 0) : (_samples[^1].At, _samples[^1].Counters.Violations, _samples[^1].Counters.Datagrams, _samples[^1].Counters.Bytes);
+            }
+        }
+
+        /// <summary>Counters at <paramref name="at"/>, linear between the reports around it.</summary>
+        public NodeCounters At(long at)
+        {
+            lock (_samples)
+            {
+                var after = _samples.FindIndex(s => s.At >= at);
+                if (after <= 0)
+                {
+                    return _samples[Math.Max(after, 0)].Counters;
+                }
+
+                var (a, b) = (_samples[after - 1], _samples[after]);
+                var f = b.At == a.At ? 1 : (at - a.At) / (double)(b.At - a.At);
+                long L(long x, long y) => x + (long)Math.Round((y - x) * f);
+                var (ca, cb) = (a.Counters, b.Counters);
+                return new NodeCounters(L(ca.Sent, cb.Sent), L(ca.Deliveries, cb.Deliveries), L(ca.Datagrams, cb.Datagrams), L(ca.Bytes, cb.Bytes),
+                    L(ca.Violations, cb.Violations), L(ca.Allocated, cb.Allocated), TimeSpan.FromTicks(L(ca.Cpu.Ticks, cb.Cpu.Ticks)),
+                    Math.Max(ca.MaxWorkingSet, cb.MaxWorkingSet));
+            }
+        }
     }
 }
 
@@ -245,10 +318,12 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
 /// One node of <see cref="ProcessWhisperMesh"/>, run by <c>whisper bench-node</c>. Reads commands on stdin
 /// (<c>b SEQ</c> broadcast, <c>l P</c> receive loss, <c>q</c> leave and exit); writes <c>ready</c> once it sees all
 /// members up, <c>d ORIGIN SEQ</c> per delivery of another node's broadcast (checking per-origin order itself), and
-/// every 20 ms <c>w DATAGRAMS BYTES VIOLATIONS ALLOCATED CPU_TICKS</c>.
+/// every 100 ms <c>w TIMESTAMP SENT DELIVERED DATAGRAMS BYTES VIOLATIONS ALLOCATED CPU_TICKS WORKING_SET</c>.
 /// </summary>
 public static class BenchNodeHost
 {
+    private static readonly TimeSpan ReportEvery = TimeSpan.FromMilliseconds(100);
+
     public static async Task<int> RunAsync(int index, int nodes, int size, int seed, IPEndPoint server, TextReader input, TextWriter output, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -259,12 +334,12 @@ public static class BenchNodeHost
             transport, null, null, ct).ConfigureAwait(false);
 
         var lines = Channel.CreateUnbounded<(char Kind, long A, long B)>(new UnboundedChannelOptions { SingleReader = true });
+        var counts = new Counts(transport);
         var last = new long[nodes];
         Array.Fill(last, -1);
-        long violations = 0;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
 
-        var writer = Task.Run(() => WriteLinesAsync(lines.Reader, output, () => (transport, Interlocked.Read(ref violations)), stop.Token), CancellationToken.None);
+        var writer = Task.Run(() => WriteLinesAsync(lines.Reader, output, counts, stop.Token), CancellationToken.None);
         var reader = Task.Run(async () =>
         {
             try
@@ -275,10 +350,11 @@ public static class BenchNodeHost
                     {
                         if (seq <= last[origin])
                         {
-                            Interlocked.Increment(ref violations);
+                            Interlocked.Increment(ref counts.Violations);
                         }
 
                         last[origin] = seq;
+                        Interlocked.Increment(ref counts.Delivered);
                         lines.Writer.TryWrite(('d', origin, seq));
                     }
                 }
@@ -303,24 +379,27 @@ public static class BenchNodeHost
         lines.Writer.TryWrite(('r', 0, 0));
         var reporter = Task.Run(async () =>
         {
-            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+            using var timer = new PeriodicTimer(ReportEvery);
             try
             {
-                while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
+                do
                 {
                     lines.Writer.TryWrite(('w', 0, 0));
                 }
+                while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false));
             }
             catch (OperationCanceledException)
             {
             }
         }, CancellationToken.None);
+
         while (await input.ReadLineAsync(ct).ConfigureAwait(false) is { } command && command != "q")
         {
             if (command.StartsWith("b ", StringComparison.Ordinal))
             {
                 var seq = long.Parse(command.AsSpan(2), CultureInfo.InvariantCulture);
                 await node.BroadcastAsync(Payload.Text(index, seq, size), ct).ConfigureAwait(false);
+                Interlocked.Increment(ref counts.Sent);
             }
             else if (command.StartsWith("l ", StringComparison.Ordinal))
             {
@@ -334,10 +413,18 @@ public static class BenchNodeHost
         return 0;
     }
 
-    private static async Task WriteLinesAsync(ChannelReader<(char Kind, long A, long B)> lines, TextWriter output, Func<(CountingLossTransport Transport, long Violations)> counters, CancellationToken ct)
+    private sealed class Counts(CountingLossTransport transport)
+    {
+        public long Sent;
+        public long Delivered;
+        public long Violations;
+
+        public CountingLossTransport Transport => transport;
+    }
+
+    private static async Task WriteLinesAsync(ChannelReader<(char Kind, long A, long B)> lines, TextWriter output, Counts counts, CancellationToken ct)
     {
         var buffer = new char[32];
-        using var process = Process.GetCurrentProcess();
         try
         {
             while (await lines.WaitToReadAsync(ct).ConfigureAwait(false))
@@ -357,18 +444,16 @@ public static class BenchNodeHost
                             output.Write("ready\n");
                             break;
                         case 'w':
-                            var (transport, violations) = counters();
-                            process.Refresh();
-                            output.Write("w ");
-                            Write(output, buffer, transport.Datagrams);
-                            output.Write(' ');
-                            Write(output, buffer, transport.Bytes);
-                            output.Write(' ');
-                            Write(output, buffer, violations);
-                            output.Write(' ');
-                            Write(output, buffer, GC.GetTotalAllocatedBytes(false));
-                            output.Write(' ');
-                            Write(output, buffer, process.TotalProcessorTime.Ticks);
+                            output.Write('w');
+                            foreach (var value in (ReadOnlySpan<long>)[
+                                Stopwatch.GetTimestamp(), Interlocked.Read(ref counts.Sent), Interlocked.Read(ref counts.Delivered),
+                                counts.Transport.Datagrams, counts.Transport.Bytes, Interlocked.Read(ref counts.Violations),
+                                GC.GetTotalAllocatedBytes(false), Environment.CpuUsage.TotalTime.Ticks, Environment.WorkingSet])
+                            {
+                                output.Write(' ');
+                                Write(output, buffer, value);
+                            }
+
                             output.Write('\n');
                             break;
                     }

@@ -21,6 +21,9 @@ public sealed record BenchOptions
 
     /// <summary>How to start a node process (the <c>whisper</c> executable); required with <see cref="ProcessPerNode"/>.</summary>
     public ChildLauncher? Launcher { get; init; }
+
+    /// <summary>Before the latency phase, the formed mesh sits idle this long (heartbeats only) to measure idle CPU (and memory per node process).</summary>
+    public TimeSpan Idle { get; init; } = TimeSpan.FromSeconds(2);
 }
 
 /// <summary>One figure: {scenario, metric, value, unit}.</summary>
@@ -85,6 +88,11 @@ public static class ScenarioRunner
                 done?.TrySetResult();
             }
         };
+        if (o.Idle > TimeSpan.Zero && loss == 0)
+        {
+            r.AddRange(await MeasureIdleAsync(mesh, scenario, o.Idle, ct).ConfigureAwait(false));
+        }
+
         var samples = new List<double>();
         var incomplete = 0;
         var sampleTimeout = loss > 0 ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(1);
@@ -181,19 +189,28 @@ public static class ScenarioRunner
         var g0 = new[] { GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2) };
         proc.Refresh();
         var cpu0 = proc.TotalProcessorTime;
-        var x0 = mesh is IExternalCost e0 ? e0.Cost() : default;
+        var ts0 = Stopwatch.GetTimestamp();
         var t = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
         await Task.Delay(o.Duration, ct).ConfigureAwait(false);
         Volatile.Write(ref measuring, false);
         var wall = t.Elapsed;
+        var ts1 = Stopwatch.GetTimestamp();
         var d1 = Interlocked.Read(ref deliveries);
         var (w1, b1) = mesh.WireCounters();
         var a1 = GC.GetTotalAllocatedBytes(true);
         proc.Refresh();
         var cpu1 = proc.TotalProcessorTime;
-        var x1 = mesh is IExternalCost e1 ? e1.Cost() : default;
         var sent = Interlocked.Read(ref broadcasts);
+        NodeCounters x0 = default, x1 = default;
+        if (mesh is IExternalCost external)
+        {
+            // The nodes' own counts at the window's edges (the pipes to and from them may be backlogged).
+            x0 = await external.CountersAtAsync(ts0, ct).ConfigureAwait(false);
+            x1 = await external.CountersAtAsync(ts1, ct).ConfigureAwait(false);
+            (d0, d1, w0, w1, b0, b1, sent) = (x0.Deliveries, x1.Deliveries, x0.Datagrams, x1.Datagrams, x0.Bytes, x1.Bytes, x1.Sent - x0.Sent);
+        }
+
         if (mesh is WhisperMesh wm1 && sent > 0)
         {
             var c1 = await wm1.CountersAsync(ct).ConfigureAwait(false);
@@ -220,10 +237,11 @@ public static class ScenarioRunner
         if (mesh is IExternalCost)
         {
             // One process per node: the nodes' own allocations and CPU; this process only relays lines.
-            r.Add(new(scenario, "alloc_bytes_per_delivery", got == 0 ? 0 : (x1.AllocatedBytes - x0.AllocatedBytes) / (double)got, "bytes"));
+            r.Add(new(scenario, "alloc_bytes_per_delivery", got == 0 ? 0 : (x1.Allocated - x0.Allocated) / (double)got, "bytes"));
             r.Add(new(scenario, "cpu_cores_used", (x1.Cpu - x0.Cpu).TotalSeconds / wall.TotalSeconds, "cores"));
             r.Add(new(scenario, "harness_cpu_cores", (cpu1 - cpu0).TotalSeconds / wall.TotalSeconds, "cores"));
             r.Add(new(scenario, "process_per_node", 1, "bool"));
+            r.Add(new(scenario, "node_rss_mb_end", x1.MaxWorkingSet / (1024.0 * 1024.0), "MB"));
         }
         else
         {
@@ -244,6 +262,36 @@ public static class ScenarioRunner
 
         mesh.Delivered = null;
         return r;
+    }
+
+    /// <summary>
+    /// The formed mesh with no traffic but heartbeats: CPU per node (the node processes' own with one process per node,
+    /// else this process's divided by the nodes) and, with one process per node, the largest node's resident memory.
+    /// </summary>
+    private static async Task<List<BenchRecord>> MeasureIdleAsync(IMesh mesh, string scenario, TimeSpan idle, CancellationToken ct)
+    {
+        using var proc = Process.GetCurrentProcess();
+        await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false); // joins, introductions and history requests settle
+        proc.Refresh();
+        var cpu0 = proc.TotalProcessorTime;
+        var ts0 = Stopwatch.GetTimestamp();
+        await Task.Delay(idle, ct).ConfigureAwait(false);
+        proc.Refresh();
+        var cpu1 = proc.TotalProcessorTime;
+        var ts1 = Stopwatch.GetTimestamp();
+        var seconds = Stopwatch.GetElapsedTime(ts0, ts1).TotalSeconds;
+        if (mesh is IExternalCost external)
+        {
+            var x0 = await external.CountersAtAsync(ts0, ct).ConfigureAwait(false);
+            var x1 = await external.CountersAtAsync(ts1, ct).ConfigureAwait(false);
+            return
+            [
+                new(scenario, "idle_cpu_cores_per_node", (x1.Cpu - x0.Cpu).TotalSeconds / seconds / mesh.Nodes, "cores"),
+                new(scenario, "idle_node_rss_mb", x1.MaxWorkingSet / (1024.0 * 1024.0), "MB"),
+            ];
+        }
+
+        return [new(scenario, "idle_cpu_cores_per_node", (cpu1 - cpu0).TotalSeconds / seconds / mesh.Nodes, "cores")];
     }
 
     private static double Pct(List<double> sorted, double p) =>

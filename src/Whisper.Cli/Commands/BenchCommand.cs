@@ -16,10 +16,11 @@ internal static class BenchCommand
         var loss = new Option<string>("--loss") { Description = "Comma-separated receive-side datagram loss probabilities.", DefaultValueFactory = _ => "0,0.1" };
         var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated meshes: udp-raw, litenetlib, whisper.", DefaultValueFactory = _ => "udp-raw,litenetlib,whisper" };
         var json = new Option<FileInfo?>("--json") { Description = "Also write [{scenario, metric, value, unit}] records to this file." };
+        var idle = new Option<double>("--idle") { Description = "Seconds the formed mesh sits idle (after 1 s to settle) to measure idle CPU and memory; 0 skips.", DefaultValueFactory = _ => 3 };
         var processPerNode = new Option<bool>("--process-per-node") { Description = "Run each Whisper node as its own process (latency then includes two pipe hops to this process)." };
         var command = new Command("bench", "Benchmark Whisper against raw UDP and LiteNetLib on loopback (ratios from one run).")
         {
-            nodes, size, duration, loss, scenarios, json, processPerNode,
+            nodes, size, duration, loss, scenarios, json, processPerNode, idle,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -31,6 +32,7 @@ internal static class BenchCommand
                 Losses = [.. result.GetValue(loss)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => double.Parse(s, CultureInfo.InvariantCulture))],
                 Scenarios = [.. result.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
                 ProcessPerNode = result.GetValue(processPerNode),
+                Idle = TimeSpan.FromSeconds(result.GetValue(idle)),
                 Launcher = SelfLauncher(),
             };
             var records = await ScenarioRunner.RunAsync(options, Console.Error, ct).ConfigureAwait(false);
