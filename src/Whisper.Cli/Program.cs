@@ -20,6 +20,7 @@ internal static class Program
             NodeCommand.Create(),
             ChatCommand.Create(),
             BenchCommand.Create(),
+            DemoCommand.Create(),
         };
 
         var parse = root.Parse(args);
