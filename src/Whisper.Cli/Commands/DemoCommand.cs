@@ -13,6 +13,8 @@ internal static class DemoCommand
 {
     public const int ExitBadArguments = 2;
 
+    private const int RedirectedWidth = 120;
+
     public static Command Create()
     {
         // Raw strings, validated by DemoSettings, so every bad value gets exit code 2 and one clear sentence.
@@ -40,7 +42,13 @@ internal static class DemoCommand
                 return ExitBadArguments;
             }
 
-            var console = new DemoConsole(AnsiConsole.Console);
+            var terminal = AnsiConsole.Console;
+            if (!terminal.Profile.Capabilities.Interactive && Console.IsOutputRedirected)
+            {
+                terminal.Profile.Width = RedirectedWidth; // Spectre assumes 80 columns without a terminal; tables read better wider
+            }
+
+            var console = new DemoConsole(terminal);
             console.Header(settings);
             var outcome = await console.RunAsync(observer => new DemoRunner(settings, observer).RunAsync(ct)).ConfigureAwait(false);
             console.Report(outcome);

@@ -10,7 +10,7 @@ namespace Whisper.Cli.Demo;
 /// </summary>
 internal sealed class DemoConsole(IAnsiConsole console) : IDemoObserver
 {
-    private const int ExcerptLines = 6;
+    private const int ExcerptLines = 8;
     private readonly Lock _gate = new();
     private readonly List<ProgressTask> _tasks = [];
     private ProgressTask? _conversation;
@@ -144,7 +144,7 @@ internal sealed class DemoConsole(IAnsiConsole console) : IDemoObserver
             }
 
             var quarter = (int)(conversation * 4);
-            if (conversation > 0 && quarter > _lastQuarter && quarter <= 4)
+            if (quarter > 0 && quarter > _lastQuarter && quarter <= 4)
             {
                 _lastQuarter = quarter;
                 console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
@@ -189,45 +189,41 @@ internal sealed class DemoConsole(IAnsiConsole console) : IDemoObserver
             : $"[bold red]{failed} of {result.Checks.Count} checks FAILED.[/] Seed {result.Settings.Seed}: {Markup.Escape(result.Settings.ReplayCommand)}");
     }
 
+    /// <summary>The start of the conversation, and the moments around the crash and the server stop, with those events inline.</summary>
     private void WriteExcerpt(DemoResult result)
     {
-        var lines = result.Lines;
-        var starts = new List<int> { 0 };
-        foreach (var kind in new[] { "crash", "server" })
+        var items = result.Lines.Select(l => (l.At, Text: Format(l), IsLine: true))
+            .Concat(result.Events.Where(e => e.Kind is "crash" or "restart" or "rejoined" or "stopped")
+                .Select(e => (e.At, Text: string.Create(CultureInfo.InvariantCulture, $"  [dim]{e.At.TotalSeconds,5:0.0} s[/]  [{KindColor(e.Kind)}]** {Markup.Escape(e.Text)}[/]"), IsLine: false)))
+            .OrderBy(x => x.At)
+            .ToList();
+        var starts = new SortedSet<int> { 0 };
+        foreach (var kind in new[] { "crash", "stopped" })
         {
-            if (result.Events.LastOrDefault(e => e.Kind == kind) is { } e)
+            if (result.Events.FirstOrDefault(e => e.Kind == kind) is { } e)
             {
-                var i = lines.ToList().FindIndex(l => l.At >= e.At);
-                if (i >= 0)
-                {
-                    starts.Add(i);
-                }
+                starts.Add(Math.Max(0, items.FindIndex(x => !x.IsLine && x.At == e.At) - 2));
             }
         }
 
-        var shown = -1;
-        foreach (var start in starts.Distinct().Order())
+        var next = 0;
+        foreach (var start in starts)
         {
-            if (start > shown + 1)
+            if (start > next)
             {
                 console.MarkupLine("  [dim]...[/]");
             }
 
-            for (var i = Math.Max(start, shown + 1); i < Math.Min(lines.Count, start + ExcerptLines); i++)
+            for (var i = Math.Max(start, next); i < Math.Min(items.Count, start + ExcerptLines); i++)
             {
-                console.MarkupLine(Format(lines[i]));
-                shown = i;
-            }
-
-            if (result.Events.FirstOrDefault(e => e.Kind is "crash" or "server" && shown + 1 < lines.Count && e.At >= lines[shown].At && e.At <= lines[shown + 1].At) is { } between)
-            {
-                console.MarkupLine($"  [dim]{between.At.TotalSeconds,5:0.0} s[/]  [{KindColor(between.Kind)}]** {Markup.Escape(between.Text)}[/]");
+                console.MarkupLine(items[i].Text);
+                next = i + 1;
             }
         }
 
-        if (shown < lines.Count - 1)
+        if (next < items.Count)
         {
-            console.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"  [dim]... {lines.Count - shown - 1} more lines[/]"));
+            console.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"  [dim]... and {items.Skip(next).Count(x => x.IsLine)} more lines[/]"));
         }
     }
 
@@ -255,7 +251,7 @@ internal sealed class DemoConsole(IAnsiConsole console) : IDemoObserver
     {
         "crash" or "problem" or "evicted" => "red",
         "restart" or "rejoined" or "formed" or "settled" => "green",
-        "server" => "yellow",
+        "server" or "stopped" => "yellow",
         _ => "grey",
     };
 

@@ -94,13 +94,21 @@ internal sealed class DemoRunner
             new DiscoveryServerOptions { Bind = new IPEndPoint(IPAddress.Loopback, 0), Engine = new DiscoveryOptions { MaxMembers = DemoSettings.MaxNodes } },
             null, TimeProvider.System, ct).ConfigureAwait(false);
         Event("server", $"discovery server listening on {_server.LocalEndpoint}");
-        for (var slot = 0; slot < _settings.Nodes; slot++)
+        // Everyone joins at once, as people do when a meeting starts; the server admits them one datagram at a time.
+        var joins = Enumerable.Range(0, _settings.Nodes).Select(slot => JoinAsync(slot, incarnation: 0, ct)).ToArray();
+        try
         {
-            var peer = await JoinAsync(slot, incarnation: 0, ct).ConfigureAwait(false);
+            await Task.WhenAll(joins).ConfigureAwait(false);
+        }
+        finally
+        {
             lock (_gate)
             {
-                _all.Add(peer);
-                _live[slot] = peer;
+                foreach (var join in joins.Where(j => j.IsCompletedSuccessfully))
+                {
+                    _all.Add(join.Result);
+                    _live[join.Result.Slot] = join.Result;
+                }
             }
         }
 
@@ -158,7 +166,7 @@ internal sealed class DemoRunner
         await DelayUntilAsync(ConversationAt(0.5), ct).ConfigureAwait(false);
         await _server!.DisposeAsync().ConfigureAwait(false);
         _serverStoppedAt = Now;
-        Event("server", "discovery server stopped; the members carry on peer to peer");
+        Event("stopped", "discovery server stopped; the members carry on peer to peer");
 
         var bound = _conversationEnd - Now + SendTimeout + ReplyWait;
         try
