@@ -189,7 +189,7 @@ public sealed class DemoTests
         var (exit, output, error) = RunDemo("--nodes", "4", "--duration", "5", "--seed", "7");
 
         Assert.True(exit == 0, $"exit code {exit}\n{output}\n{error}");
-        Assert.Contains("All 10 checks passed.", output, StringComparison.Ordinal);
+        Assert.Contains("All 11 checks passed.", output, StringComparison.Ordinal);
         Assert.Contains("Broadcasts delivered exactly once", output, StringComparison.Ordinal);
         Assert.Contains("Seed 7", output, StringComparison.Ordinal);
         Assert.DoesNotContain("FAIL", output, StringComparison.Ordinal);
@@ -202,7 +202,7 @@ public sealed class DemoTests
         var (exit, output, error) = RunDemo("--nodes", "4", "--duration", "5", "--seed", "7", "--loss", "0.2");
 
         Assert.True(exit == 0, $"exit code {exit}\n{output}\n{error}");
-        Assert.Contains("All 10 checks passed.", output, StringComparison.Ordinal);
+        Assert.Contains("All 11 checks passed.", output, StringComparison.Ordinal);
         Assert.Contains("loses 20 % of datagrams", output, StringComparison.Ordinal);
     }
 

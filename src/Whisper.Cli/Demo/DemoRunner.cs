@@ -66,7 +66,7 @@ internal sealed class DemoRunner
             await ConverseAsync(ct).ConfigureAwait(false);
             settledIn = await SettleAsync(ct).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is DemoAbortedException or WhisperJoinException or InvalidOperationException)
+        catch (Exception ex) when (ex is DemoAbortedException or InvalidOperationException)
         {
             Problem(ex.Message);
         }
@@ -79,7 +79,9 @@ internal sealed class DemoRunner
 
         _observer.OnPhase(DemoPhase.Verifying);
         var log = BuildLog();
-        var checks = new List<DemoCheck>(DemoVerifier.Verify(log)) { RunCheck(), RestartCheck(), EvictionCheck() };
+        var checks = new List<DemoCheck> { FormedCheck(formedIn) };
+        checks.AddRange(DemoVerifier.Verify(log));
+        checks.AddRange([RestartCheck(), EvictionCheck(), RunCheck()]);
         return new DemoResult(_settings, checks, Stats(log, formedIn, settledIn), Snapshot(_events), Snapshot(_lines), log);
     }
 
@@ -147,8 +149,15 @@ internal sealed class DemoRunner
             JoinTimeout = RejoinTimeout,
             LeaveTimeout = TimeSpan.FromSeconds(4),
         };
-        var node = await WhisperNode.JoinAsync(options, plug, null, null, ct).ConfigureAwait(false);
-        return new DemoPeer(slot, node, plug, faulty, _clock, OnNodeEvent);
+        try
+        {
+            var node = await WhisperNode.JoinAsync(options, plug, null, null, ct).ConfigureAwait(false);
+            return new DemoPeer(slot, node, plug, faulty, _clock, OnNodeEvent);
+        }
+        catch (WhisperJoinException ex)
+        {
+            throw new DemoAbortedException($"{options.Name} could not join: {ex.Message}");
+        }
     }
 
     private async Task ConverseAsync(CancellationToken ct)
@@ -354,9 +363,9 @@ internal sealed class DemoRunner
         {
             peer = await JoinAsync(slot, incarnation: 1, ct).ConfigureAwait(false);
         }
-        catch (WhisperJoinException ex)
+        catch (DemoAbortedException ex)
         {
-            Problem($"{DemoScript.Names[slot]} could not rejoin after its crash: {ex.Message}");
+            Problem($"after its crash, {ex.Message}");
             return;
         }
 
@@ -395,7 +404,7 @@ internal sealed class DemoRunner
         try
         {
             await WaitUntilAsync(() => DemoVerifier.Outstanding(BuildLog()) == 0, SettleTimeout, ct, string.Empty, Poll * 10).ConfigureAwait(false);
-            Event("settled", string.Create(CultureInfo.InvariantCulture, $"every required delivery done {(Now - started).TotalMilliseconds:0} ms after the last message"));
+            Event("settled", string.Create(CultureInfo.InvariantCulture, $"every required delivery done {(Now - started).TotalMilliseconds:0} ms after the conversation ended"));
         }
         catch (DemoAbortedException)
         {
@@ -484,12 +493,17 @@ internal sealed class DemoRunner
     private DemoCheck RunCheck()
     {
         var problems = Snapshot(_problems);
-        return new DemoCheck("Run finished within its time bounds", problems.Count == 0,
-            problems.Count == 0 ? "no wait timed out" : string.Join("; ", problems));
+        return new DemoCheck("Every step completed in time", problems.Count == 0,
+            problems.Count == 0 ? "no join failed, no wait timed out" : string.Join("; ", problems));
     }
 
+    private DemoCheck FormedCheck(TimeSpan formedIn) => formedIn > TimeSpan.Zero
+        ? new("Group formed", true, string.Create(CultureInfo.InvariantCulture, $"{_settings.Nodes} members see each other up after {formedIn.TotalSeconds:0.0} s"))
+        : new("Group formed", false, "the group never formed, so nothing below was exercised");
+
     private DemoCheck RestartCheck() => new("Crashed member restarted and rejoined", _restarted,
-        _restarted ? "admitted again under its name as a new incarnation" : "it did not rejoin (see above)");
+        _restarted ? "admitted again under its name as a new incarnation"
+            : _all.Any(p => p.Crashed) ? "it did not rejoin (see the events)" : "the run never got to the crash");
 
     private DemoCheck EvictionCheck() => new("No live member falsely declared down", _evictions == 0,
         _evictions == 0 ? "no eviction" : $"{_evictions} eviction(s) of live members");
