@@ -22,6 +22,7 @@ internal sealed class DemoPeer
     private readonly List<DemoIncarnation> _incarnations = [];
     private readonly Action<DemoPeer, WhisperEvent> _onEvent;
     private MemberId _current;
+    private bool _crashed;
 
     /// <param name="liveFrom">When this incarnation counts as a member for the verifier (see <see cref="DemoIncarnation"/>).</param>
     /// <param name="onEvent">Called from the reader for every event other than a delivery.</param>
@@ -63,7 +64,11 @@ internal sealed class DemoPeer
     public SemaphoreSlim SendGate { get; } = new(1, 1);
 
     /// <summary>Set (under <see cref="SendGate"/>) when the demo crashed this incarnation; nobody speaks for it after.</summary>
-    public bool Crashed { get; set; }
+    public bool Crashed
+    {
+        get => Volatile.Read(ref _crashed);
+        set => Volatile.Write(ref _crashed, value);
+    }
 
     /// <summary>Counters taken just before the crash, or at the end.</summary>
     public WhisperNodeStats? FinalStats { get; set; }

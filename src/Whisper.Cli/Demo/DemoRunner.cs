@@ -174,7 +174,11 @@ internal sealed class DemoRunner
 
         await DelayUntilAsync(ConversationAt(0.5), ct).ConfigureAwait(false);
         await _server!.DisposeAsync().ConfigureAwait(false);
-        _serverStoppedAt = Now;
+        lock (_gate)
+        {
+            _serverStoppedAt = Now;
+        }
+
         Event("stopped", "discovery server stopped; the members carry on peer to peer");
 
         var bound = _conversationEnd - Now + SendTimeout + ReplyWait;
@@ -477,17 +481,19 @@ internal sealed class DemoRunner
     {
         List<DemoPeer> all;
         List<DemoSend> sends;
+        TimeSpan? serverStoppedAt;
         lock (_gate)
         {
             all = [.. _all];
             sends = [.. _sends];
+            serverStoppedAt = _serverStoppedAt;
         }
 
         return new DemoLog(
             [.. all.SelectMany(p => p.Incarnations())],
             sends,
             [.. all.SelectMany(p => p.Deliveries())],
-            _serverStoppedAt);
+            serverStoppedAt);
     }
 
     private DemoCheck RunCheck()

@@ -215,12 +215,12 @@ internal static class DemoVerifier
         {
             if (first > at)
             {
-                problems.Add($"{v.Name(receiver)} delivered {v.Describe(later)} before {earlier}, {relation}");
+                problems.Add($"{v.Name(receiver)} delivered {v.Describe(later)} ({v.ArrivalOf(receiver, later)}) before {earlier} ({v.ArrivalOf(receiver, earlier.Id)}), {relation}");
             }
         }
         else if (earlier.IsBroadcast ? v.LiveFor(earlier).Any(r => r.Id == receiver) : earlier.Id.Recipient == receiver)
         {
-            problems.Add($"{v.Name(receiver)} delivered {v.Describe(later)} without ever delivering {earlier}, {relation}");
+            problems.Add($"{v.Name(receiver)} delivered {v.Describe(later)} ({v.ArrivalOf(receiver, later)}) without ever delivering {earlier}, {relation}");
         }
     }
 
@@ -289,6 +289,7 @@ internal static class DemoVerifier
     {
         private readonly Dictionary<MemberId, DemoIncarnation> _incarnations = [];
         private readonly Dictionary<(MemberId Receiver, MessageId Id), int> _positions = [];
+        private readonly Dictionary<(MemberId Receiver, MessageId Id), Arrival> _arrivals = [];
         private readonly Dictionary<MemberId, List<DemoSend>> _broadcastsByOrigin = [];
 
         public LogView(DemoLog log)
@@ -316,6 +317,7 @@ internal static class DemoVerifier
                 var n = counters.GetValueOrDefault(d.Receiver);
                 counters[d.Receiver] = n + 1;
                 _positions.TryAdd((d.Receiver, d.Id), n);
+                _arrivals.TryAdd((d.Receiver, d.Id), d.Arrival);
             }
         }
 
@@ -343,6 +345,9 @@ internal static class DemoVerifier
         public bool Delivered(MemberId receiver, MessageId id) => _positions.ContainsKey((receiver, id));
 
         public int? Position(MemberId receiver, MessageId id) => _positions.TryGetValue((receiver, id), out var p) ? p : null;
+
+        public string ArrivalOf(MemberId receiver, MessageId id) =>
+            _arrivals.TryGetValue((receiver, id), out var a) ? a.ToString().ToLowerInvariant() : "not delivered";
 
         public string Name(MemberId id) => _incarnations.TryGetValue(id, out var i) ? i.Label : id.ToString();
 
