@@ -203,7 +203,7 @@ public sealed class DemoTests
 
         Assert.True(exit == 0, $"exit code {exit}\n{output}\n{error}");
         Assert.Contains("All 11 checks passed.", output, StringComparison.Ordinal);
-        Assert.Contains("loses 20 % of datagrams", output, StringComparison.Ordinal);
+        Assert.Contains("loses 20% of datagrams", output, StringComparison.Ordinal);
     }
 
     [Fact]

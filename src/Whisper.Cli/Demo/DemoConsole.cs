@@ -25,7 +25,7 @@ internal sealed class DemoConsole(IAnsiConsole console) : IDemoObserver
     {
         console.Write(new Rule("[bold]Whisper demo[/]").LeftJustified());
         console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-            $"{s.Nodes} nodes on 127.0.0.1 and a discovery server, in this process, over a network that loses [bold]{s.Loss:P0}[/] of datagrams, duplicates {s.Duplication:P0} and delays {s.Reordering:P0} by up to {s.MaxDelay.TotalMilliseconds:0} ms (reordering)."));
+            $"{s.Nodes} nodes on 127.0.0.1 and a discovery server, in this process, over a network that loses [bold]{s.Loss * 100:0.#}%[/] of datagrams, duplicates {s.Duplication * 100:0.#}% and delays {s.Reordering * 100:0.#}% by up to {s.MaxDelay.TotalMilliseconds:0} ms (reordering)."));
         console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
             $"Script: {s.Duration.TotalSeconds:0.#} s of conversation with reply chains and private messages; a member crashes and restarts at 30%; the server stops at 50%."));
         console.MarkupLine($"Seed [bold]{s.Seed}[/] (the script and the fault draws; thread timing on real sockets varies): [dim]{Markup.Escape(s.ReplayCommand)}[/]");
