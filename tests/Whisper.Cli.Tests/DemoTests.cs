@@ -84,7 +84,22 @@ public sealed class DemoTests
         var failed = Failed(DemoVerifier.Verify(Log(deliveries)));
 
         Assert.Equal(["Causal order (vector clocks)", "Reply chains: answers after what they answer"], failed.Select(c => c.Name));
-        Assert.Contains("c#cccc delivered b's broadcast #1 before a's broadcast #0", failed[0].Detail, StringComparison.Ordinal);
+        Assert.Contains("c#cccc delivered b's broadcast #1 (live) before a's broadcast #0 (live)", failed[0].Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void VerifierCatchesAnAnswerShownAsHistoryBeforeItsLiveQuestion()
+    {
+        // History carries no dependency clock, so only the script's reply knowledge sees this (the open finding in docs/demo.md).
+        var deliveries = CorrectDeliveries();
+        deliveries.RemoveAll(d => d.Receiver == C && (d.Id == A1.Id || d.Id == B1.Id));
+        deliveries.InsertRange(0, [Delivered(C, B1, VectorClock.Empty) with { Arrival = Arrival.History }, Delivered(C, A1)]);
+
+        var failed = Failed(DemoVerifier.Verify(Log(deliveries)));
+
+        var check = Assert.Single(failed);
+        Assert.Equal("Reply chains: answers after what they answer", check.Name);
+        Assert.Contains("c#cccc delivered b's broadcast #1 (history) before a's broadcast #0 (live)", check.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
