@@ -125,8 +125,9 @@ public sealed class FaultInjectingTransport : IDatagramTransport
         return _inner.DisposeAsync();
     }
 
-    public override string ToString() =>
-        $"faults(drop-out={_faults.DropOutgoing}, drop-in={_faults.DropIncoming}, dup={_faults.DuplicateOutgoing}, delay={_faults.DelayOutgoing} up to {_faults.MaxDelay.TotalMilliseconds} ms, seed={_faults.Seed}) over {_inner}";
+    public override string ToString() => _faults.DelaysOutgoing
+        ? $"faults(drop-out={_faults.DropOutgoing}, drop-in={_faults.DropIncoming}, dup={_faults.DuplicateOutgoing}, delay={_faults.DelayOutgoing} up to {_faults.MaxDelay.TotalMilliseconds} ms, seed={_faults.Seed}) over {_inner}"
+        : $"faults(drop-out={_faults.DropOutgoing}, drop-in={_faults.DropIncoming}, dup={_faults.DuplicateOutgoing}, seed={_faults.Seed}) over {_inner}";
 
     private void Schedule(DelayedDatagram delayed, TimeSpan delay)
     {
