@@ -21,6 +21,7 @@ internal static class Program
             ChatCommand.Create(),
             BenchCommand.Create(),
             BenchCommand.CreateNode(),
+            DemoCommand.Create(),
         };
 
         var parse = root.Parse(args);

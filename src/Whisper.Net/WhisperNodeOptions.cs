@@ -33,7 +33,7 @@ public sealed record WhisperNodeOptions
     /// <summary>Protocol settings of the engine.</summary>
     public EngineOptions Engine { get; init; } = new();
 
-    /// <summary>Optional seeded loss and duplication (a testing aid, see <see cref="FaultInjectingTransport"/>).</summary>
+    /// <summary>Optional seeded loss, duplication and delay/reordering (a testing aid, see <see cref="FaultInjectingTransport"/>).</summary>
     public FaultOptions? Faults { get; init; }
 
     /// <summary>Seed of the engine's randomness; null draws one from <see cref="System.Security.Cryptography.RandomNumberGenerator"/>.</summary>

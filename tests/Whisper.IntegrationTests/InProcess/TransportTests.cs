@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
+using Microsoft.Extensions.Time.Testing;
 using Whisper.Net;
 using Xunit;
 
@@ -118,6 +119,72 @@ public sealed class TransportTests
         Assert.Equal(first, second);
         Assert.NotEqual(first, other);
         Assert.InRange(first.Count, 150, 250); // about half of 400 survive a 0.5 drop rate
+    }
+
+    [Fact]
+    public async Task FaultInjectingTransportDelaysSomeDatagramsSoLaterOnesOvertakeThemAndLosesNone()
+    {
+        var inner = new MemoryTransport();
+        var time = new FakeTimeProvider();
+        await using var faulty = new FaultInjectingTransport(
+            inner, new FaultOptions { DelayOutgoing = 0.5, MaxDelay = TimeSpan.FromMilliseconds(100), Seed = 3 }, time);
+
+        for (var i = 0; i < 40; i++)
+        {
+            Assert.True(faulty.Send([(byte)i], MemoryTransport.Peer));
+        }
+
+        var immediate = inner.Sent.Select(d => (int)d[0]).ToList();
+        Assert.InRange(faulty.Delayed, 5, 35);
+        Assert.Equal(40 - faulty.Delayed, immediate.Count);
+
+        time.Advance(TimeSpan.FromMilliseconds(100));
+
+        var all = inner.Sent.Select(d => (int)d[0]).ToList();
+        Assert.Equal(Enumerable.Range(0, 40), all.Order());
+        Assert.NotEqual(Enumerable.Range(0, 40), all); // reordered
+        Assert.Equal(immediate, all.Take(immediate.Count));
+    }
+
+    [Fact]
+    public async Task FaultInjectingTransportWithoutDelayOptionsSendsEverythingAtOnceInOrder()
+    {
+        var inner = new MemoryTransport();
+        var time = new FakeTimeProvider();
+        await using var faulty = new FaultInjectingTransport(
+            inner, new FaultOptions { DelayOutgoing = 1, MaxDelay = TimeSpan.Zero, DropIncoming = 0.5, Seed = 3 }, time);
+
+        for (var i = 0; i < 20; i++)
+        {
+            faulty.Send([(byte)i], MemoryTransport.Peer);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 20), inner.Sent.Select(d => (int)d[0]));
+        Assert.Equal(0, faulty.Delayed);
+    }
+
+    [Fact]
+    public async Task FaultInjectingTransportDiscardsDelayedDatagramsStillPendingAtDisposal()
+    {
+        var inner = new MemoryTransport();
+        var time = new FakeTimeProvider();
+        var faulty = new FaultInjectingTransport(
+            inner, new FaultOptions { DelayOutgoing = 1, MaxDelay = TimeSpan.FromSeconds(1), Seed = 5 }, time);
+
+        faulty.Send([1], MemoryTransport.Peer);
+        await faulty.DisposeAsync();
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.Empty(inner.Sent);
+        Assert.Equal(1, faulty.Delayed);
+    }
+
+    [Fact]
+    public void FaultOptionsRejectADelayOutsideZeroToTenSeconds()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FaultOptions { MaxDelay = TimeSpan.FromSeconds(11) }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FaultOptions { MaxDelay = TimeSpan.FromMilliseconds(-1) }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FaultOptions { DelayOutgoing = 2 }.Validate());
     }
 
     [Fact]
