@@ -260,6 +260,7 @@ public sealed partial class WhisperNode
     {
         if (_holdLiveUntil is not null)
         {
+            _heldIndex[message.Id] = _heldLive.Count;
             _heldLive.Add(message);
             return;
         }
@@ -272,10 +273,14 @@ public sealed partial class WhisperNode
         _holdLiveUntil = null;
         foreach (var m in _heldLive)
         {
-            _events.Writer.TryWrite(m);
+            if (m is not null)
+            {
+                _events.Writer.TryWrite(m);
+            }
         }
 
         _heldLive.Clear();
+        _heldIndex.Clear();
     }
 
     private void OnPrivatePayload(DeliveredMessage m)
@@ -305,7 +310,14 @@ public sealed partial class WhisperNode
                 var arrival = (flags & HistoryBatch.LateFlag) != 0 ? Arrival.Late : Arrival.History;
                 foreach (var e in _batchScratch)
                 {
-                    if (_history.FirstSighting(e.Id))
+                    if (_heldIndex.Remove(e.Id, out var heldAt))
+                    {
+                        // Delivered here live but held for this very answer: shown at its place in the sender's causal
+                        // order (as live), so a later entry that answers it never comes first.
+                        _events.Writer.TryWrite(_heldLive[heldAt]!);
+                        _heldLive[heldAt] = null;
+                    }
+                    else if (_history.FirstSighting(e.Id))
                     {
                         _history.Keep(e);
                         _events.Writer.TryWrite(new ChatMessage(e.Id, MessageKind.Broadcast, e.From, null, e.Text, VectorClock.Empty, e.At, arrival));

@@ -63,7 +63,8 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private List<HistoryEntry>? _lateToPush;
     private long _malformedPayloads;
     private TimeSpan? _holdLiveUntil;
-    private readonly List<ChatMessage> _heldLive = [];
+    private readonly List<ChatMessage?> _heldLive = [];
+    private readonly Dictionary<MessageId, int> _heldIndex = [];
     private readonly List<(SendCommand Command, MessageId Id)> _accepted = [];
     private IPEndPoint? _rejoinThrough;
     private IReadOnlyList<IPEndPoint> _rejoinFallbacks = [];
