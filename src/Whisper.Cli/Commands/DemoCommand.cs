@@ -30,15 +30,8 @@ internal static class DemoCommand
         {
             nodes, loss, seed, duration,
         };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (result, ct) =>
         {
-            if (result.UnmatchedTokens.Count > 0)
-            {
-                await Console.Error.WriteLineAsync($"whisper demo: unknown argument '{result.UnmatchedTokens[0]}'; the options are --nodes, --loss, --seed and --duration.").ConfigureAwait(false);
-                return ExitBadArguments;
-            }
-
             if (new[] { nodes, loss, seed, duration }.FirstOrDefault(o => result.GetResult(o) is { Implicit: false, Tokens.Count: 0 }) is { } bare)
             {
                 await Console.Error.WriteLineAsync($"whisper demo: {bare.Name} needs a value, for example {bare.Name} {Example(bare.Name)}.").ConfigureAwait(false);
