@@ -66,6 +66,31 @@ public sealed class ChatTerminalTests : IDisposable
     }
 
     [SkippableFact]
+    public void ALateJoinerSeesWhatWasSaidBeforeItJoinedMarkedAsHistoryThenLiveMessages()
+    {
+        Skip.IfNot(File.Exists(Tmux), "tmux is not installed at /usr/bin/tmux");
+        var port = StartServer();
+        var alice = StartChat("alice", port);
+        WaitFor(alice, "Joined as alice");
+        SendLine(alice, "said before dave came");
+        WaitFor(alice, "* alice: said before dave came");
+
+        var dave = StartChat("dave", port); // a fresh data directory: nothing of this group in its own store
+        WaitFor(dave, "(h) ");
+        WaitFor(dave, "alice: said before dave came");
+        SendLine(alice, "said after dave came");
+        WaitFor(dave, "alice: said after dave came");
+
+        var screen = Capture(dave);
+        var before = screen.IndexOf("alice: said before dave came", StringComparison.Ordinal);
+        var after = screen.IndexOf("alice: said after dave came", StringComparison.Ordinal);
+        Assert.True(before >= 0 && after > before, $"history first, then live:\n{screen}");
+        var afterLine = screen.Split('\n').Single(l => l.Contains("alice: said after dave came", StringComparison.Ordinal));
+        Assert.DoesNotContain("(h)", afterLine, StringComparison.Ordinal);
+        Assert.Contains("(h)", screen.Split('\n').Single(l => l.Contains("alice: said before dave came", StringComparison.Ordinal)), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public void FirstChatWithoutAServerHostsOneAtTheDefaultAddressAndASecondChatJoinsIt()
     {
         Skip.IfNot(File.Exists(Tmux), "tmux is not installed at /usr/bin/tmux");
