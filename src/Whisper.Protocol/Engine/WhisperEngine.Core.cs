@@ -1380,7 +1380,7 @@ public sealed partial class WhisperEngine
 
         if (c.Deps is { } deps)
         {
-            foreach (var e in deps.Entries)
+            foreach (var e in deps.EntrySpan)
             {
                 if (_origins.TryGetValue(e.Member, out var d) && d.BaseKnown && e.Value > d.Highest)
                 {
@@ -1395,7 +1395,7 @@ public sealed partial class WhisperEngine
 
     private void OnAck(Peer peer, AckFrame ack, TimeSpan now)
     {
-        foreach (var e in ack.Received.Entries)
+        foreach (var e in ack.Received.EntrySpan)
         {
             var old = peer.ReceivedOf(e.Member);
             if (e.Value <= old)
@@ -2064,7 +2064,7 @@ public sealed partial class WhisperEngine
     /// <summary>True when our delivered clock covers <paramref name="deps"/> (ignoring the entry of <paramref name="except"/>, whose order is the stream's own).</summary>
     private bool IsCovered(VectorClock deps, MemberId except)
     {
-        foreach (var e in deps.Entries)
+        foreach (var e in deps.EntrySpan)
         {
             if (e.Member != except && DeliveredOf(e.Member) < e.Value)
             {
@@ -2079,32 +2079,59 @@ public sealed partial class WhisperEngine
 
     private VectorClock CurrentClock()
     {
-        var entries = new List<ClockEntry>(_originOrder.Count);
+        // Counted first, then filled: one exact array that the clock keeps (no list, no copy).
+        var count = 0;
+        foreach (var o in _originOrder)
+        {
+            count += o.BaseKnown && o.Delivered > 0 ? 1 : 0;
+        }
+
+        if (count == 0)
+        {
+            return VectorClock.Empty;
+        }
+
+        var entries = new ClockEntry[count];
+        var k = 0;
         foreach (var o in _originOrder)
         {
             if (o.BaseKnown && o.Delivered > 0)
             {
-                entries.Add(new ClockEntry(o.Id, o.Delivered));
+                entries[k++] = new ClockEntry(o.Id, o.Delivered);
             }
         }
 
-        return VectorClock.From(entries);
+        return VectorClock.FromOwnedArray(entries);
     }
 
     /// <summary>Our cumulative receive vector: the ack for every broadcast stream at once.</summary>
     private VectorClock ReceivedClock()
     {
-        var entries = new List<ClockEntry>(_originOrder.Count);
+        var count = 0;
         foreach (var o in _originOrder)
         {
-            // An adopted base is "before our time", not chunks we hold: advertising it would send others asking us for them.
-            if (o.BaseKnown && o.Contig > 0 && !(o.Adopted && o.Contig <= o.Base))
+            count += Advertised(o) ? 1 : 0;
+        }
+
+        if (count == 0)
+        {
+            return VectorClock.Empty;
+        }
+
+        var entries = new ClockEntry[count];
+        var k = 0;
+        foreach (var o in _originOrder)
+        {
+            if (Advertised(o))
             {
-                entries.Add(new ClockEntry(o.Id, o.Contig));
+                entries[k++] = new ClockEntry(o.Id, o.Contig);
             }
         }
 
-        return VectorClock.From(entries);
+        return VectorClock.FromOwnedArray(entries);
+
+        // An adopted base is "before our time", not chunks we hold: advertising it would send others asking us for them.
+        static bool Advertised(OriginStream o) => o.BaseKnown && o.Contig > 0 && !(o.Adopted && o.Contig <= o.Base);
     }
 
     /// <summary>Splits a payload into chunk payloads that fit one datagram each (the first also carries deps).</summary>
