@@ -44,23 +44,27 @@ public sealed partial class WhisperNode
             {
                 // Every TryRead consumes an item, so a batch is bounded by what was queued. Transmits are drained once per
                 // batch (at most MaxBatch inputs): chunks of several sends and acks for several datagrams share datagrams.
+                // Timers run once everything queued was fed to the engine: an ack waiting in the inbox counts before a
+                // retransmission timer judges its chunks missing (a starved loop must not resend what was acknowledged).
+                // Under a flood that never empties the inbox they still run, at most TimerSlice apart.
                 var batched = 0;
+                var timersRunAt = Now();
                 while (!_finished && reader.TryRead(out var input))
                 {
                     Handle(input);
-                    if (!_finished && _engine.NextTimeout is { } due && due <= Now())
-                    {
-                        _engine.OnTimeout(Now());
-                        AfterInput(isTimeout: true);
-                    }
-
                     if (++batched >= MaxBatch)
                     {
                         DrainBatch();
                         batched = 0;
+                        if (Now() - timersRunAt >= TimerSlice)
+                        {
+                            RunTimers();
+                            timersRunAt = Now();
+                        }
                     }
                 }
 
+                RunTimers();
                 DrainBatch();
                 if (!_finished)
                 {
@@ -102,14 +106,7 @@ public sealed partial class WhisperNode
                 break;
 
             case InputKind.Tick:
-                Volatile.Write(ref _tickQueued, 0);
-                if (_engine.NextTimeout is { } due && due <= Now())
-                {
-                    _engine.OnTimeout(Now());
-                    AfterInput(isTimeout: true);
-                    FlushPending();
-                }
-
+                Volatile.Write(ref _tickQueued, 0); // the timers run when the inbox is drained (see DriveAsync)
                 break;
 
             case InputKind.Command:
@@ -388,6 +385,20 @@ public sealed partial class WhisperNode
 
     private void SendInternal(string to, byte[] payload) =>
         _internal.Add(new SendCommand(MessageKind.Private, to, payload));
+
+    /// <summary>Fires the engine's timers when due (after the queued inputs were handled), then retries waiting sends.</summary>
+    private void RunTimers()
+    {
+        if (!_finished && _engine.NextTimeout is { } due && due <= Now())
+        {
+            _engine.OnTimeout(Now());
+            AfterInput(isTimeout: true);
+            FlushPending();
+        }
+    }
+
+    /// <summary>Under a flood of inputs, the longest the engine's timers wait for the inbox to drain.</summary>
+    private static readonly TimeSpan TimerSlice = TimeSpan.FromMilliseconds(5);
 
     /// <summary>Inputs handled between two drains of the engine's transmits.</summary>
     private const int MaxBatch = 64;

@@ -370,7 +370,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _tickQueued, 1) == 0 && !_inbox.Writer.TryWrite(NodeInput.Tick))
         {
-            // Inbox full or closed: the loop is busy and checks the deadline after every input anyway.
+            // Inbox full or closed: the loop is busy and runs due timers whenever it drained its inbox (or every few ms).
             Volatile.Write(ref _tickQueued, 0);
         }
     }
