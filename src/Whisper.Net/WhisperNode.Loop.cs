@@ -47,21 +47,37 @@ public sealed partial class WhisperNode
                 // Timers run once everything queued was fed to the engine: an ack waiting in the inbox counts before a
                 // retransmission timer judges its chunks missing (a starved loop must not resend what was acknowledged).
                 // Under a flood that never empties the inbox they still run, at most TimerSlice apart.
+                // The loop usually runs inline on the thread that wrote its input (see the inbox's options), so the inbox
+                // seldom holds more than one item: when the last drain was moments ago (a busy node), it yields once to the
+                // thread pool before draining, so that inputs arriving meanwhile share this drain's datagrams; an idle
+                // node drains at once.
                 var batched = 0;
                 var timersRunAt = Now();
-                while (!_finished && reader.TryRead(out var input))
+                var gathered = false;
+                while (true)
                 {
-                    Handle(input);
-                    if (++batched >= MaxBatch)
+                    while (!_finished && reader.TryRead(out var input))
                     {
-                        DrainBatch();
-                        batched = 0;
-                        if (Now() - timersRunAt >= TimerSlice)
+                        Handle(input);
+                        if (++batched >= MaxBatch)
                         {
-                            RunTimers();
-                            timersRunAt = Now();
+                            DrainBatch();
+                            batched = 0;
+                            if (Now() - timersRunAt >= TimerSlice)
+                            {
+                                RunTimers();
+                                timersRunAt = Now();
+                            }
                         }
                     }
+
+                    if (_finished || gathered || batched == 0 || Now() - _lastDrainAt >= BusyGap)
+                    {
+                        break;
+                    }
+
+                    gathered = true;
+                    await Task.Yield();
                 }
 
                 RunTimers();
@@ -397,6 +413,11 @@ public sealed partial class WhisperNode
         }
     }
 
+    /// <summary>A drain less than this after the previous one means the node is busy: gather more input first (one yield).</summary>
+    private static readonly TimeSpan BusyGap = TimeSpan.FromMicroseconds(300);
+
+    private TimeSpan _lastDrainAt = TimeSpan.MinValue / 2;
+
     /// <summary>Under a flood of inputs, the longest the engine's timers wait for the inbox to drain.</summary>
     private static readonly TimeSpan TimerSlice = TimeSpan.FromMilliseconds(5);
 
@@ -406,6 +427,7 @@ public sealed partial class WhisperNode
     /// <summary>Drains what this batch of inputs produced, then lets the callers of the accepted sends resume.</summary>
     private void DrainBatch()
     {
+        _lastDrainAt = Now();
         if (_drainDue)
         {
             _drainDue = false;
