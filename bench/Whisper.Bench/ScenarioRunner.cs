@@ -26,9 +26,23 @@ public static class ScenarioRunner
     public static async Task<List<BenchRecord>> RunAsync(BenchOptions o, TextWriter? log, CancellationToken ct)
     {
         var records = new List<BenchRecord>();
+        if (o.Scenarios.Contains("idle"))
+        {
+            log?.WriteLine("running whisper idle ...");
+            try
+            {
+                records.AddRange(await MeasureIdleAsync(o, ct).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+            {
+                log?.WriteLine($"whisper idle failed: {ex.Message}");
+                records.Add(new BenchRecord("whisper idle", "failed", 1, "bool"));
+            }
+        }
+
         foreach (var loss in o.Losses)
         {
-            foreach (var name in o.Scenarios)
+            foreach (var name in o.Scenarios.Where(static s => s != "idle"))
             {
                 var scenario = string.Create(CultureInfo.InvariantCulture, $"{name} loss={loss:0.##}");
                 log?.WriteLine($"running {scenario} ...");
@@ -218,6 +232,46 @@ public static class ScenarioRunner
 
         mesh.Delivered = null;
         return r;
+    }
+
+    /// <summary>
+    /// A formed group that says nothing: CPU the process uses over <see cref="BenchOptions.Duration"/> (heartbeats, acks,
+    /// leases, timers) and memory, both per node. All nodes share this process, so the per-node memory is the growth of
+    /// the process's working set (and of the managed heap) from before the server and nodes started, divided by the nodes.
+    /// </summary>
+    private static async Task<List<BenchRecord>> MeasureIdleAsync(BenchOptions o, CancellationToken ct)
+    {
+        const string scenario = "whisper idle";
+        var proc = Process.GetCurrentProcess();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        proc.Refresh();
+        var ws0 = proc.WorkingSet64;
+        var heap0 = GC.GetTotalMemory(true);
+        await using var mesh = await WhisperMesh.StartAsync(o.Nodes, o.Size, o.Seed, ct).ConfigureAwait(false);
+        await Task.Delay(o.Warmup, ct).ConfigureAwait(false);
+        var (w0, _) = mesh.WireCounters();
+        proc.Refresh();
+        var cpu0 = proc.TotalProcessorTime;
+        var t = Stopwatch.StartNew();
+        await Task.Delay(o.Duration, ct).ConfigureAwait(false);
+        var wall = t.Elapsed;
+        proc.Refresh();
+        var cpu1 = proc.TotalProcessorTime;
+        var (w1, _) = mesh.WireCounters();
+        var heap1 = GC.GetTotalMemory(true);
+        proc.Refresh();
+        var ws1 = proc.WorkingSet64;
+        var n = mesh.Nodes;
+        const double Mb = 1024 * 1024;
+        return
+        [
+            new(scenario, "idle_cpu_cores_per_node", (cpu1 - cpu0).TotalSeconds / wall.TotalSeconds / n, "cores"),
+            new(scenario, "idle_datagrams_s_per_node", (w1 - w0) / wall.TotalSeconds / n, "1/s"),
+            new(scenario, "working_set_mb_per_node", (ws1 - ws0) / Mb / n, "MB"),
+            new(scenario, "managed_heap_mb_per_node", (heap1 - heap0) / Mb / n, "MB"),
+            new(scenario, "working_set_mb_process", ws1 / Mb, "MB"),
+        ];
     }
 
     private static double Pct(List<double> sorted, double p) =>
