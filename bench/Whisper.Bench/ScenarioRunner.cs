@@ -205,6 +205,9 @@ public static class ScenarioRunner
             r.Add(new(scenario, "retransmits_per_broadcast", (c1.Retransmitted - c0.Retransmitted) / (double)sent, "chunks"));
             r.Add(new(scenario, "chunks_per_broadcast", (c1.Chunks - c0.Chunks) / (double)sent, "chunks"));
             r.Add(new(scenario, "deferred_sends_fraction", (c1.Deferred - c0.Deferred) / (double)sent, "fraction"));
+            var control = c1.Control - c0.Control;
+            var data = c1.Datagrams - c0.Datagrams - control;
+            r.Add(new(scenario, "control_dgram_overhead", data <= 0 ? 0 : control / (double)data, "fraction")); // datagrams without chunks / datagrams with
         }
 
         await stop.CancelAsync().ConfigureAwait(false);

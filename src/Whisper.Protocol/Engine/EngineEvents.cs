@@ -96,6 +96,9 @@ public enum EngineState
 public sealed class EngineStats
 {
     public long DatagramsSent { get; internal set; }
+
+    /// <summary>The part of <see cref="DatagramsSent"/> that carried no chunk: acks, nacks, pings, membership and admission only.</summary>
+    public long ControlDatagramsSent { get; internal set; }
     public long EvictionNoticesSent { get; internal set; }
 
     /// <summary>Times this engine got no input for longer than the suspect timeout (its process was frozen).</summary>

@@ -729,6 +729,11 @@ public sealed partial class WhisperEngine
         var length = WireCodec.Encode(new DatagramHeader(Self.Id, to), frames, buffer);
         Stats.DatagramsSent++;
         Stats.BytesSent += length;
+        if (!frames.Exists(static f => f is ChunkFrame or PrivateChunkFrame))
+        {
+            Stats.ControlDatagramsSent++;
+        }
+
         Tracer?.Invoke(_now, $"{Self.Name} -> {WireCodec.Describe(new DatagramHeader(Self.Id, to), frames)}");
         return length;
     }
