@@ -56,6 +56,7 @@ public class VectorClockBenchmarks
     private VectorClock _a = VectorClock.Empty;
     private VectorClock _b = VectorClock.Empty;
     private MemberId _member;
+    private ClockEntry[] _entries = [];
 
     [GlobalSetup]
     public void Setup()
@@ -64,7 +65,11 @@ public class VectorClockBenchmarks
         _a = VectorClock.From(members.Select((m, i) => new ClockEntry(m, (ulong)(1000 + i))));
         _b = _a.With(members[3], 5000);
         _member = members[5];
+        _entries = [.. _a.Entries];
     }
+
+    [Benchmark]
+    public VectorClock From() => VectorClock.From(_entries);
 
     [Benchmark]
     public VectorClock With() => _a.With(_member, 2000);

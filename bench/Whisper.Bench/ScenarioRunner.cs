@@ -35,9 +35,23 @@ public static class ScenarioRunner
     public static async Task<List<BenchRecord>> RunAsync(BenchOptions o, TextWriter? log, CancellationToken ct)
     {
         var records = new List<BenchRecord>();
+        if (o.Scenarios.Contains("idle"))
+        {
+            log?.WriteLine("running whisper idle ...");
+            try
+            {
+                records.AddRange(await MeasureIdleAsync(o, ct).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+            {
+                log?.WriteLine($"whisper idle failed: {ex.Message}");
+                records.Add(new BenchRecord("whisper idle", "failed", 1, "bool"));
+            }
+        }
+
         foreach (var loss in o.Losses)
         {
-            foreach (var name in o.Scenarios)
+            foreach (var name in o.Scenarios.Where(static s => s != "idle"))
             {
                 var scenario = string.Create(CultureInfo.InvariantCulture, $"{name} loss={loss:0.##}");
                 log?.WriteLine($"running {scenario} ...");
@@ -90,7 +104,7 @@ public static class ScenarioRunner
         };
         if (o.Idle > TimeSpan.Zero && loss == 0)
         {
-            r.AddRange(await MeasureIdleAsync(mesh, scenario, o.Idle, ct).ConfigureAwait(false));
+            r.AddRange(await MeasureIdleInMeshAsync(mesh, scenario, o.Idle, ct).ConfigureAwait(false));
         }
 
         var samples = new List<double>();
@@ -219,6 +233,9 @@ public static class ScenarioRunner
             r.Add(new(scenario, "retransmits_per_broadcast", (c1.Retransmitted - c0.Retransmitted) / (double)sent, "chunks"));
             r.Add(new(scenario, "chunks_per_broadcast", (c1.Chunks - c0.Chunks) / (double)sent, "chunks"));
             r.Add(new(scenario, "deferred_sends_fraction", (c1.Deferred - c0.Deferred) / (double)sent, "fraction"));
+            var control = c1.Control - c0.Control;
+            var data = c1.Datagrams - c0.Datagrams - control;
+            r.Add(new(scenario, "control_dgram_overhead", data <= 0 ? 0 : control / (double)data, "fraction")); // datagrams without chunks / datagrams with
         }
 
         await stop.CancelAsync().ConfigureAwait(false);
@@ -268,7 +285,7 @@ public static class ScenarioRunner
     /// The formed mesh with no traffic but heartbeats: CPU per node (the node processes' own with one process per node,
     /// else this process's divided by the nodes) and, with one process per node, the largest node's resident memory.
     /// </summary>
-    private static async Task<List<BenchRecord>> MeasureIdleAsync(IMesh mesh, string scenario, TimeSpan idle, CancellationToken ct)
+    private static async Task<List<BenchRecord>> MeasureIdleInMeshAsync(IMesh mesh, string scenario, TimeSpan idle, CancellationToken ct)
     {
         using var proc = Process.GetCurrentProcess();
         await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false); // joins, introductions and history requests settle
@@ -292,6 +309,46 @@ public static class ScenarioRunner
         }
 
         return [new(scenario, "idle_cpu_cores_per_node", (cpu1 - cpu0).TotalSeconds / seconds / mesh.Nodes, "cores")];
+    }
+
+    /// <summary>
+    /// A formed group that says nothing: CPU the process uses over <see cref="BenchOptions.Duration"/> (heartbeats, acks,
+    /// leases, timers) and memory, both per node. All nodes share this process, so the per-node memory is the growth of
+    /// the process's working set (and of the managed heap) from before the server and nodes started, divided by the nodes.
+    /// </summary>
+    private static async Task<List<BenchRecord>> MeasureIdleAsync(BenchOptions o, CancellationToken ct)
+    {
+        const string scenario = "whisper idle";
+        var proc = Process.GetCurrentProcess();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        proc.Refresh();
+        var ws0 = proc.WorkingSet64;
+        var heap0 = GC.GetTotalMemory(true);
+        await using var mesh = await WhisperMesh.StartAsync(o.Nodes, o.Size, o.Seed, ct).ConfigureAwait(false);
+        await Task.Delay(o.Warmup, ct).ConfigureAwait(false);
+        var (w0, _) = mesh.WireCounters();
+        proc.Refresh();
+        var cpu0 = proc.TotalProcessorTime;
+        var t = Stopwatch.StartNew();
+        await Task.Delay(o.Duration, ct).ConfigureAwait(false);
+        var wall = t.Elapsed;
+        proc.Refresh();
+        var cpu1 = proc.TotalProcessorTime;
+        var (w1, _) = mesh.WireCounters();
+        var heap1 = GC.GetTotalMemory(true);
+        proc.Refresh();
+        var ws1 = proc.WorkingSet64;
+        var n = mesh.Nodes;
+        const double Mb = 1024 * 1024;
+        return
+        [
+            new(scenario, "idle_cpu_cores_per_node", (cpu1 - cpu0).TotalSeconds / wall.TotalSeconds / n, "cores"),
+            new(scenario, "idle_datagrams_s_per_node", (w1 - w0) / wall.TotalSeconds / n, "1/s"),
+            new(scenario, "working_set_mb_per_node", (ws1 - ws0) / Mb / n, "MB"),
+            new(scenario, "managed_heap_mb_per_node", (heap1 - heap0) / Mb / n, "MB"),
+            new(scenario, "working_set_mb_process", ws1 / Mb, "MB"),
+        ];
     }
 
     private static double Pct(List<double> sorted, double p) =>

@@ -105,9 +105,9 @@ public sealed class WhisperMesh : IMesh
     }
 
     /// <summary>Engine counters summed over the nodes (acks, nacks, retransmissions, flow-control waits).</summary>
-    public async Task<(long Acks, long Nacks, long Retransmitted, long Deferred, long Chunks)> CountersAsync(CancellationToken ct)
+    public async Task<(long Acks, long Nacks, long Retransmitted, long Deferred, long Chunks, long Control, long Datagrams)> CountersAsync(CancellationToken ct)
     {
-        long acks = 0, nacks = 0, retx = 0, deferred = 0, chunks = 0;
+        long acks = 0, nacks = 0, retx = 0, deferred = 0, chunks = 0, control = 0, datagrams = 0;
         foreach (var n in _nodes)
         {
             var s = await n.GetStatsAsync(ct).ConfigureAwait(false);
@@ -116,9 +116,11 @@ public sealed class WhisperMesh : IMesh
             retx += s.ChunksRetransmitted;
             deferred += s.SendsDeferred;
             chunks += s.ChunksSent;
+            control += s.ControlDatagramsSent;
+            datagrams += s.DatagramsSent;
         }
 
-        return (acks, nacks, retx, deferred, chunks);
+        return (acks, nacks, retx, deferred, chunks, control, datagrams);
     }
 
     private async Task ReadAsync(int node)

@@ -20,6 +20,13 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport
 
     private readonly Socket _socket;
     private readonly EndPoint _anyRemote;
+
+    // Address caches, so a datagram in or out allocates nothing once its peer is known (each side is used by one
+    // caller at a time, see IDatagramTransport). Bounded: a flood of new source addresses just clears them.
+    private const int MaxCachedAddresses = 1024;
+    private readonly SocketAddress _receivedFrom;
+    private readonly Dictionary<SocketAddress, IPEndPoint> _receiveCache = [];
+    private readonly Dictionary<IPEndPoint, SocketAddress> _sendCache = [];
     private readonly ILogger _logger;
     private long _sendFailures;
     private long _receiveErrors;
@@ -33,6 +40,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport
         _anyRemote = socket.AddressFamily == AddressFamily.InterNetworkV6
             ? new IPEndPoint(IPAddress.IPv6Any, 0)
             : new IPEndPoint(IPAddress.Any, 0);
+        _receivedFrom = new SocketAddress(socket.AddressFamily);
     }
 
     public IPEndPoint LocalEndpoint { get; }
@@ -79,29 +87,25 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport
     {
         ArgumentNullException.ThrowIfNull(destination);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var target = destination;
-        if (_socket.AddressFamily == AddressFamily.InterNetworkV6 && destination.AddressFamily == AddressFamily.InterNetwork)
+        if (!_sendCache.TryGetValue(destination, out var address))
         {
-            if (!_socket.DualMode)
+            if (!TryTarget(destination, out var target))
             {
                 return CountSendFailure(destination, SocketError.AddressFamilyNotSupported);
             }
 
-            target = new IPEndPoint(destination.Address.MapToIPv6(), destination.Port);
-        }
-        else if (_socket.AddressFamily == AddressFamily.InterNetwork && destination.AddressFamily == AddressFamily.InterNetworkV6)
-        {
-            if (!destination.Address.IsIPv4MappedToIPv6)
+            if (_sendCache.Count >= MaxCachedAddresses)
             {
-                return CountSendFailure(destination, SocketError.AddressFamilyNotSupported);
+                _sendCache.Clear();
             }
 
-            target = new IPEndPoint(destination.Address.MapToIPv4(), destination.Port);
+            address = target.Serialize();
+            _sendCache[new IPEndPoint(destination.Address, destination.Port)] = address; // a private copy: callers' endpoints are mutable
         }
 
         try
         {
-            _socket.SendTo(datagram, SocketFlags.None, target);
+            _socket.SendTo(datagram, SocketFlags.None, address);
             return true;
         }
         catch (SocketException ex)
@@ -114,6 +118,32 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport
         }
     }
 
+    /// <summary>The address to send to on this socket's family (IPv4 mapped into a dual-mode IPv6 socket and back).</summary>
+    private bool TryTarget(IPEndPoint destination, out IPEndPoint target)
+    {
+        target = destination;
+        if (_socket.AddressFamily == AddressFamily.InterNetworkV6 && destination.AddressFamily == AddressFamily.InterNetwork)
+        {
+            if (!_socket.DualMode)
+            {
+                return false;
+            }
+
+            target = new IPEndPoint(destination.Address.MapToIPv6(), destination.Port);
+        }
+        else if (_socket.AddressFamily == AddressFamily.InterNetwork && destination.AddressFamily == AddressFamily.InterNetworkV6)
+        {
+            if (!destination.Address.IsIPv4MappedToIPv6)
+            {
+                return false;
+            }
+
+            target = new IPEndPoint(destination.Address.MapToIPv4(), destination.Port);
+        }
+
+        return true;
+    }
+
     public async ValueTask<ReceivedDatagram> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -124,8 +154,8 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport
             cancellationToken.ThrowIfCancellationRequested();
             try
             {
-                var result = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, _anyRemote, cancellationToken).ConfigureAwait(false);
-                return new ReceivedDatagram(result.ReceivedBytes, Normalize((IPEndPoint)result.RemoteEndPoint));
+                var received = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, _receivedFrom, cancellationToken).ConfigureAwait(false);
+                return new ReceivedDatagram(received, Sender());
             }
             catch (SocketException ex) when (IsIgnorable(ex.SocketErrorCode))
             {
@@ -138,6 +168,26 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport
                 throw new ObjectDisposedException(nameof(UdpDatagramTransport), ex);
             }
         }
+    }
+
+    /// <summary>The endpoint of the datagram just received: one shared instance per source address (never mutated).</summary>
+    private IPEndPoint Sender()
+    {
+        if (_receiveCache.TryGetValue(_receivedFrom, out var known))
+        {
+            return known;
+        }
+
+        if (_receiveCache.Count >= MaxCachedAddresses)
+        {
+            _receiveCache.Clear();
+        }
+
+        var endpoint = Normalize((IPEndPoint)_anyRemote.Create(_receivedFrom));
+        var key = new SocketAddress(_receivedFrom.Family, _receivedFrom.Size);
+        _receivedFrom.Buffer.Span[.._receivedFrom.Size].CopyTo(key.Buffer.Span);
+        _receiveCache[key] = endpoint;
+        return endpoint;
     }
 
     public ValueTask DisposeAsync()

@@ -44,23 +44,43 @@ public sealed partial class WhisperNode
             {
                 // Every TryRead consumes an item, so a batch is bounded by what was queued. Transmits are drained once per
                 // batch (at most MaxBatch inputs): chunks of several sends and acks for several datagrams share datagrams.
+                // Timers run once everything queued was fed to the engine: an ack waiting in the inbox counts before a
+                // retransmission timer judges its chunks missing (a starved loop must not resend what was acknowledged).
+                // Under a flood that never empties the inbox they still run, at most TimerSlice apart.
+                // The loop usually runs inline on the thread that wrote its input (see the inbox's options), so the inbox
+                // seldom holds more than one item: when the last drain was moments ago (a busy node), it yields once to the
+                // thread pool before draining, so that inputs arriving meanwhile share this drain's datagrams; an idle
+                // node drains at once.
                 var batched = 0;
-                while (!_finished && reader.TryRead(out var input))
+                var timersRunAt = Now();
+                var gathered = false;
+                while (true)
                 {
-                    Handle(input);
-                    if (!_finished && _engine.NextTimeout is { } due && due <= Now())
+                    while (!_finished && reader.TryRead(out var input))
                     {
-                        _engine.OnTimeout(Now());
-                        AfterInput(isTimeout: true);
+                        Handle(input);
+                        if (++batched >= MaxBatch)
+                        {
+                            DrainBatch();
+                            batched = 0;
+                            if (Now() - timersRunAt >= TimerSlice)
+                            {
+                                RunTimers();
+                                timersRunAt = Now();
+                            }
+                        }
                     }
 
-                    if (++batched >= MaxBatch)
+                    if (_finished || gathered || batched == 0 || Now() - _lastDrainAt >= BusyGap)
                     {
-                        DrainBatch();
-                        batched = 0;
+                        break;
                     }
+
+                    gathered = true;
+                    await Task.Yield();
                 }
 
+                RunTimers();
                 DrainBatch();
                 if (!_finished)
                 {
@@ -102,14 +122,7 @@ public sealed partial class WhisperNode
                 break;
 
             case InputKind.Tick:
-                Volatile.Write(ref _tickQueued, 0);
-                if (_engine.NextTimeout is { } due && due <= Now())
-                {
-                    _engine.OnTimeout(Now());
-                    AfterInput(isTimeout: true);
-                    FlushPending();
-                }
-
+                Volatile.Write(ref _tickQueued, 0); // the timers run when the inbox is drained (see DriveAsync)
                 break;
 
             case InputKind.Command:
@@ -401,12 +414,32 @@ public sealed partial class WhisperNode
     private void SendInternal(string to, byte[] payload) =>
         _internal.Add(new SendCommand(MessageKind.Private, to, payload));
 
+    /// <summary>Fires the engine's timers when due (after the queued inputs were handled), then retries waiting sends.</summary>
+    private void RunTimers()
+    {
+        if (!_finished && _engine.NextTimeout is { } due && due <= Now())
+        {
+            _engine.OnTimeout(Now());
+            AfterInput(isTimeout: true);
+            FlushPending();
+        }
+    }
+
+    /// <summary>A drain less than this after the previous one means the node is busy: gather more input first (one yield).</summary>
+    private static readonly TimeSpan BusyGap = TimeSpan.FromMicroseconds(300);
+
+    private TimeSpan _lastDrainAt = TimeSpan.MinValue / 2;
+
+    /// <summary>Under a flood of inputs, the longest the engine's timers wait for the inbox to drain.</summary>
+    private static readonly TimeSpan TimerSlice = TimeSpan.FromMilliseconds(5);
+
     /// <summary>Inputs handled between two drains of the engine's transmits.</summary>
     private const int MaxBatch = 64;
 
     /// <summary>Drains what this batch of inputs produced, then lets the callers of the accepted sends resume.</summary>
     private void DrainBatch()
     {
+        _lastDrainAt = Now();
         if (_drainDue)
         {
             _drainDue = false;

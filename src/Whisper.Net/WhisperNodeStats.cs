@@ -7,6 +7,9 @@ namespace Whisper.Net;
 public sealed record WhisperNodeStats
 {
     public long DatagramsSent { get; init; }
+
+    /// <summary>Datagrams that carried no message chunk (acks, nacks, pings, membership).</summary>
+    public long ControlDatagramsSent { get; init; }
     public long BytesSent { get; init; }
     public long DatagramsReceived { get; init; }
     public long MalformedDropped { get; init; }
@@ -38,6 +41,7 @@ public sealed record WhisperNodeStats
     internal static WhisperNodeStats From(EngineStats s, long sendFailures, long oversized, long deferred, int pending) => new()
     {
         DatagramsSent = s.DatagramsSent,
+        ControlDatagramsSent = s.ControlDatagramsSent,
         BytesSent = s.BytesSent,
         DatagramsReceived = s.DatagramsReceived,
         MalformedDropped = s.MalformedDropped,

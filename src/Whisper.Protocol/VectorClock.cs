@@ -45,48 +45,138 @@ public sealed class VectorClock : IEquatable<VectorClock>
         }
     }
 
+    /// <summary>The entries as a span (sorted by member, no zeros), for loops on the hot path that must not allocate an enumerator.</summary>
+    public ReadOnlySpan<ClockEntry> EntrySpan => _entries;
+
     public static VectorClock From(IEnumerable<ClockEntry> entries)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        var list = new List<ClockEntry>();
+        ClockEntry[] array;
+        if (entries is ICollection<ClockEntry> collection)
+        {
+            array = new ClockEntry[collection.Count];
+            collection.CopyTo(array, 0);
+        }
+        else
+        {
+            array = [.. entries];
+        }
+
+        return FromOwnedArray(array, nameof(entries));
+    }
+
+    /// <summary>
+    /// Builds from entries in any order, taking ownership of <paramref name="entries"/> (it is sorted in place and
+    /// kept when it holds no zero values): one allocation for the clock object in the common case.
+    /// </summary>
+    internal static VectorClock FromOwnedArray(ClockEntry[] entries, string paramName = "entries")
+    {
+        // Insertion sort: clocks hold at most a few dozen entries and usually arrive sorted already.
+        var zeros = 0;
+        for (var i = 0; i < entries.Length; i++)
+        {
+            var e = entries[i];
+            zeros += e.Value == 0 ? 1 : 0;
+            var j = i - 1;
+            while (j >= 0 && entries[j].Member.Value > e.Member.Value)
+            {
+                entries[j + 1] = entries[j];
+                j--;
+            }
+
+            entries[j + 1] = e;
+        }
+
+        var previous = -1;
+        for (var i = 0; i < entries.Length; i++)
+        {
+            if (entries[i].Value == 0)
+            {
+                continue;
+            }
+
+            if (previous >= 0 && entries[i].Member == entries[previous].Member)
+            {
+                throw new ArgumentException($"duplicate clock entry for {entries[i].Member}", paramName);
+            }
+
+            previous = i;
+        }
+
+        return FromSortedUnchecked(entries, zeros);
+    }
+
+    /// <summary>Builds from entries already validated as strictly ascending (the decoder's path); keeps the array when it holds no zeros.</summary>
+    internal static VectorClock FromSortedUnchecked(ClockEntry[] entries)
+    {
+        var zeros = 0;
+        foreach (var e in entries)
+        {
+            zeros += e.Value == 0 ? 1 : 0;
+        }
+
+        return FromSortedUnchecked(entries, zeros);
+    }
+
+    private static VectorClock FromSortedUnchecked(ClockEntry[] entries, int zeros)
+    {
+        if (entries.Length - zeros == 0)
+        {
+            return Empty;
+        }
+
+        if (zeros == 0)
+        {
+            return new VectorClock(entries);
+        }
+
+        var nonZero = new ClockEntry[entries.Length - zeros];
+        var k = 0;
         foreach (var e in entries)
         {
             if (e.Value != 0)
             {
-                list.Add(e);
+                nonZero[k++] = e;
             }
         }
 
-        list.Sort(static (a, b) => a.Member.CompareTo(b.Member));
-        for (var i = 1; i < list.Count; i++)
-        {
-            if (list[i].Member == list[i - 1].Member)
-            {
-                throw new ArgumentException($"duplicate clock entry for {list[i].Member}", nameof(entries));
-            }
-        }
-
-        return list.Count == 0 ? Empty : new VectorClock([.. list]);
-    }
-
-    /// <summary>Builds from entries already validated as strictly ascending (the decoder's path).</summary>
-    internal static VectorClock FromSortedUnchecked(ClockEntry[] entries)
-    {
-        var nonZero = Array.FindAll(entries, static e => e.Value != 0);
-        return nonZero.Length == 0 ? Empty : new VectorClock(nonZero);
+        return new VectorClock(nonZero);
     }
 
     public VectorClock With(MemberId member, ulong value)
     {
-        var list = new List<ClockEntry>(_entries);
         var i = IndexOf(member);
         if (i >= 0)
         {
-            list.RemoveAt(i);
+            if (value == 0)
+            {
+                if (_entries.Length == 1)
+                {
+                    return Empty;
+                }
+
+                var removed = new ClockEntry[_entries.Length - 1];
+                _entries.AsSpan(0, i).CopyTo(removed);
+                _entries.AsSpan(i + 1).CopyTo(removed.AsSpan(i));
+                return new VectorClock(removed);
+            }
+
+            var replaced = (ClockEntry[])_entries.Clone();
+            replaced[i] = new ClockEntry(member, value);
+            return new VectorClock(replaced);
         }
 
-        list.Add(new ClockEntry(member, value));
-        return From(list);
+        if (value == 0)
+        {
+            return this;
+        }
+
+        var insertAt = ~i;
+        var added = new ClockEntry[_entries.Length + 1];
+        _entries.AsSpan(0, insertAt).CopyTo(added);
+        added[insertAt] = new ClockEntry(member, value);
+        _entries.AsSpan(insertAt).CopyTo(added.AsSpan(insertAt + 1));
+        return new VectorClock(added);
     }
 
     /// <summary>True when every entry of this clock is at most what <paramref name="covered"/> reports.</summary>
@@ -196,6 +286,6 @@ public sealed class VectorClock : IEquatable<VectorClock>
             }
         }
 
-        return -1;
+        return ~lo;
     }
 }

@@ -34,4 +34,26 @@ public sealed class BenchSmokeTests
             Assert.Contains(records, r => r.Metric == "order_violations" && r.Value == 0);
         }
     }
+
+    [Fact]
+    public async Task IdleScenarioReportsCpuAndMemoryPerNode()
+    {
+        var options = new BenchOptions
+        {
+            Nodes = 3,
+            Duration = TimeSpan.FromSeconds(1),
+            Warmup = TimeSpan.FromMilliseconds(200),
+            Losses = [0],
+            Scenarios = ["idle"],
+        };
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+
+        var records = await ScenarioRunner.RunAsync(options, null, cts.Token);
+
+        Assert.DoesNotContain(records, r => r.Metric == "failed");
+        Assert.All(records, r => Assert.Equal("whisper idle", r.Scenario));
+        Assert.Contains(records, r => r.Metric == "idle_cpu_cores_per_node" && r.Value >= 0);
+        Assert.Contains(records, r => r.Metric == "working_set_mb_process" && r.Value > 0);
+        Assert.Contains(records, r => r.Metric == "idle_datagrams_s_per_node" && r.Value > 0); // heartbeats go on
+    }
 }

@@ -138,4 +138,18 @@ public sealed class RttEstimatorTests
         Assert.Equal(options.MaxRetransmitTimeout, rtt.RetransmitTimeout(3));
         Assert.Equal(options.MaxRetransmitTimeout, rtt.RetransmitTimeout(100));
     }
+
+    [Fact]
+    public void AckDelayIsTakenOffASampleOnlyWhenThatLeavesAtLeastTheMinimum()
+    {
+        var rtt = new RttEstimator(new EngineOptions());
+        rtt.AddSample(Ms(2));
+        rtt.AddSample(Ms(10), ackDelay: Ms(5)); // 10 >= 2 + 5: counts as 5
+        Assert.Equal(Ms(2.375), rtt.Smoothed); // 7/8 * 2 + 1/8 * 5
+        Assert.Equal(Ms(10), rtt.Latest);
+        Assert.Equal(Ms(2), rtt.Min);
+
+        rtt.AddSample(Ms(4), ackDelay: Ms(5)); // 4 < 2 + 5: counts whole
+        Assert.Equal(Ms(2.578125), rtt.Smoothed);
+    }
 }

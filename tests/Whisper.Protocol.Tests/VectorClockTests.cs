@@ -45,6 +45,23 @@ public sealed class VectorClockTests
     }
 
     [Fact]
+    public void FromRefusesTheSameMemberTwiceEvenWithAZeroEntryBetween()
+    {
+        Assert.Throws<ArgumentException>(() => Clock((A, 1), (A, 0), (A, 2)));
+        Assert.Equal([new ClockEntry(A, 2)], Clock((A, 0), (A, 2)).Entries); // a zero entry is no entry
+    }
+
+    [Fact]
+    public void FromDoesNotKeepTheCallersCollection()
+    {
+        var entries = new List<ClockEntry> { new(B, 2), new(A, 1) };
+        var clock = VectorClock.From(entries);
+        entries[0] = new ClockEntry(B, 99);
+
+        Assert.Equal(2UL, clock[B]);
+    }
+
+    [Fact]
     public void IndexerReturnsTheValueOrZeroForAbsentMembers()
     {
         var clock = Clock((A, 4), (C, 9));

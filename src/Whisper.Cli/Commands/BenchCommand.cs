@@ -14,7 +14,7 @@ internal static class BenchCommand
         var size = new Option<int>("--size") { Description = "Message size in bytes.", DefaultValueFactory = _ => 100 };
         var duration = new Option<double>("--duration") { Description = "Seconds of throughput measurement (after 1 s warm-up).", DefaultValueFactory = _ => 5 };
         var loss = new Option<string>("--loss") { Description = "Comma-separated receive-side datagram loss probabilities.", DefaultValueFactory = _ => "0,0.1" };
-        var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated meshes: udp-raw, litenetlib, whisper.", DefaultValueFactory = _ => "udp-raw,litenetlib,whisper" };
+        var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated meshes: udp-raw, litenetlib, whisper; idle (a silent Whisper group: CPU and memory per node).", DefaultValueFactory = _ => "udp-raw,litenetlib,whisper" };
         var json = new Option<FileInfo?>("--json") { Description = "Also write [{scenario, metric, value, unit}] records to this file." };
         var idle = new Option<double>("--idle") { Description = "Seconds the formed mesh sits idle (after 1 s to settle) to measure idle CPU and memory; 0 skips.", DefaultValueFactory = _ => 3 };
         var processPerNode = new Option<bool>("--process-per-node") { Description = "Run each Whisper node as its own process (latency then includes two pipe hops to this process)." };

@@ -103,6 +103,9 @@ public enum EngineState
 public sealed class EngineStats
 {
     public long DatagramsSent { get; internal set; }
+
+    /// <summary>The part of <see cref="DatagramsSent"/> that carried no chunk: acks, nacks, pings, membership and admission only.</summary>
+    public long ControlDatagramsSent { get; internal set; }
     public long EvictionNoticesSent { get; internal set; }
 
     /// <summary>Times this engine got no input for longer than the suspect timeout (its process was frozen).</summary>
@@ -117,6 +120,9 @@ public sealed class EngineStats
     public long ForeignDropped { get; internal set; }
     public long ChunksSent { get; internal set; }
     public long ChunksRetransmitted { get; internal set; }
+
+    /// <summary>The part of <see cref="ChunksRetransmitted"/> resent because a retransmission timer expired (the rest answered nacks).</summary>
+    public long ChunksRetransmittedOnTimeout { get; internal set; }
     public long ChunksRelayed { get; internal set; }
     public long DuplicateChunks { get; internal set; }
     public long OutOfWindowChunks { get; internal set; }
@@ -132,5 +138,5 @@ public sealed class EngineStats
     public int StoredChunks { get; internal set; }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"sent={DatagramsSent} recv={DatagramsReceived} malformed={MalformedDropped} foreign={ForeignDropped} chunks={ChunksSent} retx={ChunksRetransmitted} relay={ChunksRelayed} dup={DuplicateChunks} nacks={NacksSent} acks={AcksSent} held={HeldBack} stored={StoredChunks}");
+        $"sent={DatagramsSent} recv={DatagramsReceived} malformed={MalformedDropped} foreign={ForeignDropped} chunks={ChunksSent} retx={ChunksRetransmitted} retx_timer={ChunksRetransmittedOnTimeout} relay={ChunksRelayed} dup={DuplicateChunks} nacks={NacksSent} acks={AcksSent} held={HeldBack} stored={StoredChunks}");
 }

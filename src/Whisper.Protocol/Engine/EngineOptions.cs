@@ -31,8 +31,12 @@ public sealed record EngineOptions
     /// <summary>RTT assumed before the first sample (RFC 9002 uses 333 ms for the open Internet; a LAN group is far closer).</summary>
     public TimeSpan InitialRtt { get; init; } = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>Floor of the retransmission timeout, so a tiny loopback RTT does not cause spurious resends.</summary>
-    public TimeSpan MinRetransmitTimeout { get; init; } = TimeSpan.FromMilliseconds(10);
+    /// <summary>
+    /// Floor of the retransmission timeout. The timeout already adds <see cref="MaxAckDelay"/> and tracks how late acks
+    /// really come back (they give RTT samples), and only chunks older than it are resent, so the floor can sit close to
+    /// a LAN's round trip: a lost tail chunk is resent sooner.
+    /// </summary>
+    public TimeSpan MinRetransmitTimeout { get; init; } = TimeSpan.FromMilliseconds(2);
 
     /// <summary>Ceiling of the retransmission timeout after exponential backoff.</summary>
     public TimeSpan MaxRetransmitTimeout { get; init; } = TimeSpan.FromSeconds(1);

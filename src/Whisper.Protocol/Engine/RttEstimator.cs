@@ -17,7 +17,17 @@ internal sealed class RttEstimator(EngineOptions options)
 
     public TimeSpan Latest { get; private set; }
 
-    public void AddSample(TimeSpan rtt)
+    /// <summary>The smallest sample seen (RFC 9002 min_rtt), never adjusted for ack delay.</summary>
+    public TimeSpan Min { get; private set; } = TimeSpan.MaxValue;
+
+    public void AddSample(TimeSpan rtt) => AddSample(rtt, TimeSpan.Zero);
+
+    /// <summary>
+    /// A sample that may include up to <paramref name="ackDelay"/> of the peer holding its ack back: as in RFC 9002
+    /// section 5.3 the delay is taken off when that leaves at least <see cref="Min"/>, so the smoothed value tracks the
+    /// network and the loops, and <see cref="RetransmitTimeout"/> adds the ack delay once.
+    /// </summary>
+    public void AddSample(TimeSpan rtt, TimeSpan ackDelay)
     {
         if (rtt < TimeSpan.Zero)
         {
@@ -25,12 +35,18 @@ internal sealed class RttEstimator(EngineOptions options)
         }
 
         Latest = rtt;
+        Min = rtt < Min ? rtt : Min;
         if (!HasSample)
         {
             HasSample = true;
             Smoothed = rtt;
             Variation = rtt / 2;
             return;
+        }
+
+        if (rtt >= Min + ackDelay)
+        {
+            rtt -= ackDelay;
         }
 
         var delta = (Smoothed - rtt).Duration();

@@ -43,6 +43,7 @@ public sealed partial class WhisperEngine
     private readonly List<Frame> _decoded = [];
     private readonly List<Frame> _writing = [];
     private OriginStream _self = null!;
+    private SendLog _sendLog = null!;
 
     private IPEndPoint? _contact;
     private IPEndPoint? _server;
@@ -70,6 +71,7 @@ public sealed partial class WhisperEngine
     private void InitializeState()
     {
         _self = new OriginStream(Self.Id, Self.Name) { BaseKnown = true };
+        _sendLog = new SendLog(_options.SendWindowChunks + 128); // a message may go past the window when nothing is in flight
         _origins.Add(Self.Id, _self);
         _originOrder.Add(_self);
     }
@@ -229,6 +231,7 @@ public sealed partial class WhisperEngine
             var flags = (i == 0 ? ChunkFlags.First : ChunkFlags.None) | (i == pieces.Count - 1 ? ChunkFlags.Last : ChunkFlags.None);
             var chunk = new ChunkFrame(Self.Id, first + (ulong)i, flags, i == 0 ? deps : null, pieces[i]);
             _self.Chunks.Add(chunk.Seq, chunk);
+            _sendLog.Sent(chunk.Seq, now);
             foreach (var p in _peerOrder)
             {
                 if (p.InView)
@@ -760,6 +763,11 @@ public sealed partial class WhisperEngine
         var length = WireCodec.Encode(new DatagramHeader(Self.Id, to), frames, buffer);
         Stats.DatagramsSent++;
         Stats.BytesSent += length;
+        if (!frames.Exists(static f => f is ChunkFrame or PrivateChunkFrame))
+        {
+            Stats.ControlDatagramsSent++;
+        }
+
         Tracer?.Invoke(_now, $"{Self.Name} -> {WireCodec.Describe(new DatagramHeader(Self.Id, to), frames)}");
         return length;
     }
@@ -1440,7 +1448,7 @@ public sealed partial class WhisperEngine
 
         if (c.Deps is { } deps)
         {
-            foreach (var e in deps.Entries)
+            foreach (var e in deps.EntrySpan)
             {
                 if (_origins.TryGetValue(e.Member, out var d) && d.BaseKnown && e.Value > d.Highest)
                 {
@@ -1455,7 +1463,7 @@ public sealed partial class WhisperEngine
 
     private void OnAck(Peer peer, AckFrame ack, TimeSpan now)
     {
-        foreach (var e in ack.Received.Entries)
+        foreach (var e in ack.Received.EntrySpan)
         {
             var old = peer.ReceivedOf(e.Member);
             if (e.Value <= old)
@@ -1466,8 +1474,17 @@ public sealed partial class WhisperEngine
             peer.Received[e.Member] = e.Value;
             if (e.Member == Self.Id)
             {
+                // Karn's rule: only an ack that no resend could have caused gives a round-trip sample: the newest chunk it
+                // covers and the first one it newly covers (the likely hole it closes) were both sent once. The sample
+                // includes the peer's ack delay, which keeps the timeout above how late acks really come back.
+                if (_sendLog.TryGetSentAt(e.Value, out var sentAt, out var resent) && !resent
+                    && _sendLog.TryGetSentAt(old + 1, out _, out var holeResent) && !holeResent)
+                {
+                    peer.Rtt.AddSample(now - sentAt, _options.MaxAckDelay);
+                }
+
                 peer.Backoff = 0;
-                peer.RetxAt = e.Value >= MySeq ? TimeSpan.MaxValue : now + peer.Rtt.RetransmitTimeout(0);
+                peer.RetxAt = e.Value >= MySeq ? TimeSpan.MaxValue : RetransmitDue(peer, e.Value + 1, now);
             }
             else if (_origins.TryGetValue(e.Member, out var o) && o.BaseKnown && e.Value > o.Highest)
             {
@@ -1518,6 +1535,7 @@ public sealed partial class WhisperEngine
                         budget--;
                         if (o == _self)
                         {
+                            _sendLog.Resent(seq);
                             Stats.ChunksRetransmitted++;
                         }
                         else
@@ -1563,13 +1581,29 @@ public sealed partial class WhisperEngine
             return;
         }
 
+        // Only chunks first sent at least one timeout ago: a chunk sent a moment ago (say, the tail of a burst that went
+        // out after the last ack) cannot have been acknowledged yet, so resending it now would be spurious.
+        var rto = p.Rtt.RetransmitTimeout(0);
         var sent = 0;
         for (var seq = from; seq <= MySeq && sent < MaxRetransmitBurst; seq++)
         {
+            if (_sendLog.TryGetSentAt(seq, out var sentAt, out _) && sentAt + rto > now)
+            {
+                if (sent == 0)
+                {
+                    p.RetxAt = sentAt + rto; // nothing due yet: wait for the oldest unacknowledged chunk, no backoff
+                    return;
+                }
+
+                break;
+            }
+
             if (_self.Chunks.TryGetValue(seq, out var chunk))
             {
                 p.Outbox.Enqueue(chunk);
+                _sendLog.Resent(seq);
                 Stats.ChunksRetransmitted++;
+                Stats.ChunksRetransmittedOnTimeout++;
                 sent++;
             }
         }
@@ -1583,6 +1617,12 @@ public sealed partial class WhisperEngine
         p.RetxAt = now + p.Rtt.RetransmitTimeout(p.Backoff);
     }
 
+    /// <summary>When <paramref name="next"/>, the oldest chunk <paramref name="p"/> has not acknowledged, is due for retransmission.</summary>
+    private TimeSpan RetransmitDue(Peer p, ulong next, TimeSpan now) =>
+        _sendLog.TryGetSentAt(next, out var sentAt, out _)
+            ? Max(sentAt + p.Rtt.RetransmitTimeout(0), now)
+            : now + p.Rtt.RetransmitTimeout(0);
+
     private void RetransmitPrivate(Peer p, TimeSpan now)
     {
         var sent = 0;
@@ -1595,6 +1635,7 @@ public sealed partial class WhisperEngine
 
             p.Outbox.Enqueue(chunk);
             Stats.ChunksRetransmitted++;
+            Stats.ChunksRetransmittedOnTimeout++;
         }
 
         p.PrivBackoff++;
@@ -1610,7 +1651,7 @@ public sealed partial class WhisperEngine
             {
                 if (o.NackAt == TimeSpan.MaxValue)
                 {
-                    o.NackAt = now;
+                    o.NackAt = now + ReorderDelay(o.Id);
                     o.NackAttempts = 0;
                 }
             }
@@ -1626,7 +1667,7 @@ public sealed partial class WhisperEngine
             {
                 if (p.PrivNackAt == TimeSpan.MaxValue)
                 {
-                    p.PrivNackAt = now;
+                    p.PrivNackAt = now + ReorderDelay(p.Id);
                     p.PrivNackAttempts = 0;
                 }
             }
@@ -1653,6 +1694,25 @@ public sealed partial class WhisperEngine
             }
         }
     }
+
+    /// <summary>
+    /// How long a new gap in a stream waits before it is asked for: a datagram overtaken by a later one is not lost, so
+    /// as in QUIC's time threshold (RFC 9002 section 6.1.2) a gap counts as a loss once it outlived 9/8 of the round trip
+    /// to the stream's origin, and (for links whose delay varies a lot) its usual upper bound, srtt + 4 rttvar; at least
+    /// 1 ms. Asking at once resent every reordered chunk.
+    /// </summary>
+    private TimeSpan ReorderDelay(MemberId origin)
+    {
+        if (!_peers.TryGetValue(origin, out var p))
+        {
+            return _options.InitialRtt;
+        }
+
+        var rtt = p.Rtt;
+        return Max(Max(Max(rtt.Smoothed, rtt.Latest) * 9 / 8, rtt.Smoothed + (4 * rtt.Variation)), ReorderGranularity);
+    }
+
+    private static readonly TimeSpan ReorderGranularity = TimeSpan.FromMilliseconds(1);
 
     private void SendBroadcastNack(OriginStream o, TimeSpan now)
     {
@@ -2132,7 +2192,7 @@ public sealed partial class WhisperEngine
     /// <summary>True when our delivered clock covers <paramref name="deps"/> (ignoring the entry of <paramref name="except"/>, whose order is the stream's own).</summary>
     private bool IsCovered(VectorClock deps, MemberId except)
     {
-        foreach (var e in deps.Entries)
+        foreach (var e in deps.EntrySpan)
         {
             if (e.Member != except && DeliveredOf(e.Member) < e.Value)
             {
@@ -2147,32 +2207,59 @@ public sealed partial class WhisperEngine
 
     private VectorClock CurrentClock()
     {
-        var entries = new List<ClockEntry>(_originOrder.Count);
+        // Counted first, then filled: one exact array that the clock keeps (no list, no copy).
+        var count = 0;
+        foreach (var o in _originOrder)
+        {
+            count += o.BaseKnown && o.Delivered > 0 ? 1 : 0;
+        }
+
+        if (count == 0)
+        {
+            return VectorClock.Empty;
+        }
+
+        var entries = new ClockEntry[count];
+        var k = 0;
         foreach (var o in _originOrder)
         {
             if (o.BaseKnown && o.Delivered > 0)
             {
-                entries.Add(new ClockEntry(o.Id, o.Delivered));
+                entries[k++] = new ClockEntry(o.Id, o.Delivered);
             }
         }
 
-        return VectorClock.From(entries);
+        return VectorClock.FromOwnedArray(entries);
     }
 
     /// <summary>Our cumulative receive vector: the ack for every broadcast stream at once.</summary>
     private VectorClock ReceivedClock()
     {
-        var entries = new List<ClockEntry>(_originOrder.Count);
+        var count = 0;
         foreach (var o in _originOrder)
         {
-            // An adopted base is "before our time", not chunks we hold: advertising it would send others asking us for them.
-            if (o.BaseKnown && o.Contig > 0 && !(o.Adopted && o.Contig <= o.Base))
+            count += Advertised(o) ? 1 : 0;
+        }
+
+        if (count == 0)
+        {
+            return VectorClock.Empty;
+        }
+
+        var entries = new ClockEntry[count];
+        var k = 0;
+        foreach (var o in _originOrder)
+        {
+            if (Advertised(o))
             {
-                entries.Add(new ClockEntry(o.Id, o.Contig));
+                entries[k++] = new ClockEntry(o.Id, o.Contig);
             }
         }
 
-        return VectorClock.From(entries);
+        return VectorClock.FromOwnedArray(entries);
+
+        // An adopted base is "before our time", not chunks we hold: advertising it would send others asking us for them.
+        static bool Advertised(OriginStream o) => o.BaseKnown && o.Contig > 0 && !(o.Adopted && o.Contig <= o.Base);
     }
 
     /// <summary>Splits a payload into chunk payloads that fit one datagram each (the first also carries deps).</summary>

@@ -346,9 +346,9 @@ public static class WireCodec
         ArgumentNullException.ThrowIfNull(frames);
         var w = new WireWriter(destination);
         WriteHeader(ref w, header);
-        foreach (var f in frames)
+        for (var i = 0; i < frames.Count; i++)
         {
-            WriteFrame(ref w, f);
+            WriteFrame(ref w, frames[i]); // by index: a foreach over the interface would allocate an enumerator per datagram
         }
 
         if (w.Written > MaxDatagramSize)
@@ -520,7 +520,20 @@ public static class WireCodec
     }
 
     private static bool ClockEncodable(VectorClock clock) =>
-        clock.Count <= VectorClock.MaxEntries && clock.Entries.All(static e => !e.Member.IsNone);
+        clock.Count <= VectorClock.MaxEntries && AllNamed(clock);
+
+    private static bool AllNamed(VectorClock clock)
+    {
+        foreach (var e in clock.EntrySpan)
+        {
+            if (e.Member.IsNone)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static bool MembersEncodable(IReadOnlyList<MemberRecord> members) =>
         members.All(static m => !m.Id.IsNone && MemberName.IsValid(m.Name));
@@ -552,7 +565,7 @@ public static class WireCodec
     internal static int ClockSize(VectorClock clock)
     {
         var size = 1;
-        foreach (var e in clock.Entries)
+        foreach (var e in clock.EntrySpan)
         {
             size += 8 + WireWriter.VarintSize(e.Value);
         }
@@ -563,7 +576,7 @@ public static class WireCodec
     private static void WriteClock(ref WireWriter w, VectorClock clock)
     {
         w.WriteU8(checked((byte)clock.Count));
-        foreach (var e in clock.Entries)
+        foreach (var e in clock.EntrySpan)
         {
             w.WriteU64(e.Member.Value);
             w.WriteVarint(e.Value);
