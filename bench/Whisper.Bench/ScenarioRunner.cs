@@ -258,6 +258,7 @@ public static class ScenarioRunner
             r.Add(new(scenario, "cpu_cores_used", (x1.Cpu - x0.Cpu).TotalSeconds / wall.TotalSeconds, "cores"));
             r.Add(new(scenario, "harness_cpu_cores", (cpu1 - cpu0).TotalSeconds / wall.TotalSeconds, "cores"));
             r.Add(new(scenario, "process_per_node", 1, "bool"));
+            r.Add(new(scenario, "node_rss_mb_start", x0.MaxWorkingSet / (1024.0 * 1024.0), "MB"));
             r.Add(new(scenario, "node_rss_mb_end", x1.MaxWorkingSet / (1024.0 * 1024.0), "MB"));
         }
         else

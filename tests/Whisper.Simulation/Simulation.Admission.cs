@@ -27,8 +27,8 @@ public sealed record JoinContact
 
     public bool IsServer => Member < 0;
 
-    /// <summary>Other members to ask once the contact has not answered a few requests (a rejoin after eviction).</summary>
-    public IReadOnlyList<System.Net.IPEndPoint> Fallbacks { get; init; } = [];
+    /// <summary>A rejoin after eviction: other members to ask once the contact has not answered a few requests (null otherwise).</summary>
+    public IReadOnlyList<System.Net.IPEndPoint>? Fallbacks { get; init; }
 
     /// <summary>Join through node <paramref name="member"/> (the group's coordinator admits).</summary>
     public static JoinContact Through(int member, bool leaseToServer = false)

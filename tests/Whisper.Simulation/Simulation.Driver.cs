@@ -27,9 +27,9 @@ public sealed partial class Simulation
         Note(node.Index, $"start (id {node.Id}) contacting {endpoint}{how}{name}");
         Input(node, () =>
         {
-            if (contact.Fallbacks.Count > 0)
+            if (contact.Fallbacks is { } fallbacks)
             {
-                node.Engine.Start(endpoint, _now, server, contact.Fallbacks);
+                node.Engine.Start(endpoint, _now, server, fallbacks);
             }
             else if (server is null)
             {

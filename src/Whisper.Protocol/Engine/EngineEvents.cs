@@ -111,6 +111,9 @@ public sealed class EngineStats
     /// <summary>Times this engine got no input for longer than the suspect timeout (its process was frozen).</summary>
     public long Stalls { get; internal set; }
 
+    /// <summary>"Name taken" answers a rejoining node waited out (the holder was its previous incarnation).</summary>
+    public long RejoinNameWaits { get; internal set; }
+
     /// <summary>Times this node, resuming from a stall, held deliveries and sends until its members answered.</summary>
     public long Quarantines { get; internal set; }
     public long DownProbesSent { get; internal set; }

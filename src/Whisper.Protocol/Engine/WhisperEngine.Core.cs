@@ -53,6 +53,9 @@ public sealed partial class WhisperEngine
     private bool _contactIsServer;
     private readonly List<IPEndPoint> _alternateContacts = [];
     private List<IPEndPoint> _fallbackContacts = [];
+
+    /// <summary>A rejoin (started with fallbacks) treats "name taken" as transient until then.</summary>
+    private TimeSpan _nameTakenTolerantUntil;
     private readonly Dictionary<MemberId, Reservation> _reservations = [];
     private int _joinAttempts;
     private TimeSpan _nextJoinAt = TimeSpan.MaxValue;
@@ -178,15 +181,17 @@ public sealed partial class WhisperEngine
     /// Begins joining through <paramref name="contact"/>: the discovery server, or any member of the group.
     /// <paramref name="server"/> is the discovery server to keep informed with leases when the contact is a
     /// member (so the server's cap and name checks count this node); null when there is none or it is the contact.
-    /// <paramref name="fallbacks"/> are other members to ask as well once the contact has not answered
-    /// <see cref="FallbackAfterAttempts"/> requests (a rejoin after eviction names the rest of the group here, in
-    /// case the member that told us crashed).
+    /// <paramref name="fallbacks"/> (non-null for a rejoin after eviction, possibly empty) are other members to ask as
+    /// well once the contact has not answered <see cref="FallbackAfterAttempts"/> requests, in case the member that told
+    /// us crashed; a rejoin also takes "name taken" as transient for twice the down timeout, since the holder is most
+    /// likely its own previous incarnation that a member has not yet seen go.
     /// </summary>
     public void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server = null, IReadOnlyList<IPEndPoint>? fallbacks = null)
     {
         ArgumentNullException.ThrowIfNull(contact);
         _server = server;
         _fallbackContacts = fallbacks is null ? [] : [.. fallbacks.Where(f => !f.Equals(contact)).Distinct().Take(IntroFrame.MaxKnown)];
+        _nameTakenTolerantUntil = fallbacks is null ? TimeSpan.Zero : now + (2 * _options.DownAfter);
         if (State != EngineState.Idle)
         {
             throw new InvalidOperationException($"Start called in state {State}");
@@ -853,6 +858,11 @@ public sealed partial class WhisperEngine
 
                     MaybeFinishJoin(now);
                     break;
+                case JoinDenyFrame { Reason: DenyReason.NameTaken } when State == EngineState.Joining && !_accepted && now < _nameTakenTolerantUntil:
+                    // A rejoin: the holder is most likely our own previous incarnation, whose leave notice a member
+                    // missed; it is declared down within the down timeout. The request is simply asked again.
+                    Stats.RejoinNameWaits++;
+                    break;
                 case JoinDenyFrame deny when State == EngineState.Joining && !_accepted:
                     Deny(deny.Reason, deny.Message);
                     return;
@@ -1300,16 +1310,24 @@ public sealed partial class WhisperEngine
         else
         {
             var (size, seniority, senior) = ViewSummary();
+            // Same size and the same most senior member: not a split of the group but a broken link between the two of
+            // us (an asymmetric cut, both still seen by the rest); the less senior of the two yields.
+            var linkOnly = notice.ViewSize == size && notice.SeniorId == senior;
+            var senderMoreSenior = peer is not null
+                ? MoreSenior(peer.Seniority, sender, _seniority, Self.Id)
+                : sender.CompareTo(Self.Id) < 0;
             var theyWin = notice.ViewSize > size
-                || (notice.ViewSize == size && MoreSenior(notice.SeniorSeniority, notice.SeniorId, seniority, senior));
+                || (notice.ViewSize == size && MoreSenior(notice.SeniorSeniority, notice.SeniorId, seniority, senior))
+                || (linkOnly && senderMoreSenior);
             if (!theyWin)
             {
                 NoticeEvicted(from, sender, _now);
                 return;
             }
 
-            reason = string.Create(CultureInfo.InvariantCulture,
-                $"the group split; this side ({size} members) rejoins the other side ({notice.ViewSize} members)");
+            reason = linkOnly
+                ? $"the link to {peer?.Name ?? sender.ToString()} broke while both stayed in the group; the less senior of the two rejoins"
+                : string.Create(CultureInfo.InvariantCulture, $"the group split; this side ({size} members) rejoins the other side ({notice.ViewSize} members)");
         }
 
         // Members of the group that removed us, should the one that told us be gone by the time we ask it.

@@ -169,6 +169,47 @@ public sealed class EvictionTests
         Assert.Empty(again.Events.OfType<DeniedEvent>());
     }
 
+    [Fact]
+    public void When_only_the_link_between_two_members_breaks_the_less_senior_of_the_two_rejoins()
+    {
+        var net = new EngineHarness();
+        net.Form("m1", "m2", "m3", "m4"); // seniority in admission order: m2 is more senior than m4
+        var (m2, m4) = (net["m2"], net["m4"]);
+        var cut = true;
+        net.Drop = d => cut && ((d.From.Equals(m4.Endpoint) && d.To.Equals(m2.Endpoint)) || (d.From.Equals(m2.Endpoint) && d.To.Equals(m4.Endpoint)));
+        net.RunUntil(() => StatusOf(m2, "m4") == MemberStatus.Down && StatusOf(m4, "m2") == MemberStatus.Down, TimeSpan.FromSeconds(5));
+        cut = false;
+
+        net.RunUntil(() => m4.Engine.State == EngineState.Evicted, TimeSpan.FromSeconds(3));
+
+        Assert.Equal(EngineState.Joined, m2.Engine.State); // both sides see the same group and the same senior member: no stalemate
+        Assert.Contains("rejoins", Assert.Single(m4.Events.OfType<EvictedEvent>()).Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_rejoin_waits_out_name_taken_while_a_member_that_missed_the_old_incarnations_leave_still_lists_it()
+    {
+        var net = new EngineHarness();
+        net.Form("m1", "m2", "m3", "m4"); // m1 is the most senior: the coordinator
+        var (m1, m2, old) = (net["m1"], net["m2"], net["m4"]);
+        var cut = true;
+        net.Drop = d =>
+            (cut && (d.From.Equals(old.Endpoint) && d.To.Equals(m2.Endpoint) || d.From.Equals(m2.Endpoint) && d.To.Equals(old.Endpoint)))
+            || (d.From.Equals(old.Endpoint) && d.To.Equals(m1.Endpoint) && d.Frames.Any(static f => f is LeaveFrame)); // m1 misses the leave
+        net.RunUntil(() => StatusOf(m2, "m4") == MemberStatus.Down, TimeSpan.FromSeconds(5));
+        Assert.Equal(MemberStatus.Up, StatusOf(m1, "m4"));
+        cut = false;
+        net.RunUntil(() => old.Engine.State == EngineState.Evicted, TimeSpan.FromSeconds(3));
+        var evicted = Assert.Single(old.Events.OfType<EvictedEvent>());
+        net.ServerUp = false;
+
+        var again = net.Add("m4", evicted.Contact, fallbacks: evicted.Fallbacks);
+        net.RunUntil(() => again.Engine.State is EngineState.Joined or EngineState.Denied, TimeSpan.FromSeconds(8));
+
+        Assert.Equal(EngineState.Joined, again.Engine.State);
+        Assert.True(again.Engine.Stats.RejoinNameWaits > 0, "the coordinator still listed the old incarnation, so 'name taken' came first");
+    }
+
     private static MemberStatus? StatusOf(EngineHarness.Node node, string name) =>
         node.Engine.Members.FirstOrDefault(m => m.Member.Name == name)?.Status;
 }
