@@ -57,11 +57,7 @@ public sealed class FailureTests(ITestOutputHelper output)
         await using var cluster = new ProcessCluster(output);
         await cluster.RunAsync(async () =>
         {
-            await cluster.StartServerAsync();
-            var a = await cluster.StartNodeAsync("a");
-            var b = await cluster.StartNodeAsync("b");
-            var c = await cluster.StartNodeAsync("c");
-            await cluster.WaitForFullMembershipAsync();
+            var (a, b, c) = await StartThreeAsync(cluster);
             var oldId = c.First("joined")!.Str("id")!;
             var before = Unique("before-freeze");
             a.Broadcast(before);
@@ -124,11 +120,7 @@ public sealed class FailureTests(ITestOutputHelper output)
         await using var cluster = new ProcessCluster(output);
         await cluster.RunAsync(async () =>
         {
-            await cluster.StartServerAsync();
-            var a = await cluster.StartNodeAsync("a");
-            var b = await cluster.StartNodeAsync("b");
-            var c = await cluster.StartNodeAsync("c");
-            await cluster.WaitForFullMembershipAsync();
+            var (a, b, c) = await StartThreeAsync(cluster);
             var id = c.First("joined")!.Str("id")!;
 
             Signal(c, "STOP"); // longer than the suspect timeout (c's engine sees a stall), shorter than the down timeout
@@ -156,6 +148,17 @@ public sealed class FailureTests(ITestOutputHelper output)
                     .Concat(Transcripts.CheckCausalOrder(n.Label, n.Transcript()))),
                 a, b, c);
         });
+    }
+
+    /// <summary>A server and members a, b, c, all seeing each other.</summary>
+    private static async Task<(WhisperProcess A, WhisperProcess B, WhisperProcess C)> StartThreeAsync(ProcessCluster cluster)
+    {
+        await cluster.StartServerAsync();
+        var a = await cluster.StartNodeAsync("a");
+        var b = await cluster.StartNodeAsync("b");
+        var c = await cluster.StartNodeAsync("c");
+        await cluster.WaitForFullMembershipAsync();
+        return (a, b, c);
     }
 
     private static void Signal(WhisperProcess process, string signal)
