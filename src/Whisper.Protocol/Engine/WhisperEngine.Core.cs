@@ -1045,7 +1045,7 @@ public sealed partial class WhisperEngine
 
         var peer = new Peer(id, name, endpoint, _options)
         {
-            MyBase = MySeq,
+            MyBase = StreamBaseForNewPeer(),
             NextIntroAt = now,
             LastHeard = now,
             NextPingAt = now + _options.HeartbeatInterval,
@@ -1062,12 +1062,34 @@ public sealed partial class WhisperEngine
         }
 
         // Our stream for them starts after MyBase: nothing earlier is owed, so acks start there too.
+        if (peer.MyBase < MySeq)
+        {
+            peer.RetxAt = now; // the messages we still hold go to it as well (StreamBaseForNewPeer)
+        }
+
         if (introduce)
         {
             SendIntro(peer, now);
         }
 
         return peer;
+    }
+
+    /// <summary>
+    /// Where our broadcast stream starts for a member we just learned of: after the last chunk every member in view has
+    /// acknowledged (we released it), at a message boundary. Members learn of a newcomer at different moments, so it
+    /// may have joined before we learned of it, and what we sent since then is owed to it; what we still hold is sent
+    /// to it too (older messages are before its time: history covers them, and the ids make them exactly once).
+    /// </summary>
+    private ulong StreamBaseForNewPeer()
+    {
+        var start = Math.Min(_self.Stable, MySeq);
+        while (start < MySeq && !(_self.Chunks.TryGetValue(start + 1, out var chunk) && (chunk.Flags & ChunkFlags.First) != 0))
+        {
+            start++;
+        }
+
+        return start;
     }
 
     private void SendIntro(Peer peer, TimeSpan now)
