@@ -32,6 +32,27 @@ public sealed class WhisperEngineTests
     }
 
     [Fact]
+    public void A_member_that_learns_of_a_newcomer_late_sends_it_what_it_said_that_not_everyone_has_acknowledged()
+    {
+        // Members learn of a newcomer at different moments; what a member said after the newcomer was admitted but
+        // before it learned of it must still reach the newcomer. Here m2 never acknowledges, so m1 still holds it.
+        var net = new EngineHarness();
+        net.Form("m1", "m2");
+        var (m1, m2) = (net["m1"], net["m2"]);
+        net.Drop = d => d.From.Equals(m2.Endpoint) && d.To.Equals(m1.Endpoint) && d.Frames.Any(static f => f is AckFrame);
+        net.Broadcast("m1", "not yet acknowledged by everyone");
+        net.RunFor(TimeSpan.FromMilliseconds(100));
+        Assert.Contains("b:m1:not yet acknowledged by everyone", m2.Texts);
+
+        var m3 = net.Add("m3");
+        net.RunUntil(() => m3.Texts.Contains("b:m1:not yet acknowledged by everyone"), TimeSpan.FromSeconds(3));
+        net.Broadcast("m1", "after m3 joined");
+        net.RunUntil(() => m3.Texts.Contains("b:m1:after m3 joined"), TimeSpan.FromSeconds(3));
+
+        Assert.Equal(["b:m1:not yet acknowledged by everyone", "b:m1:after m3 joined"], m3.Texts.Where(t => t.StartsWith("b:m1:", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void Every_member_reports_the_same_group_once_joined()
     {
         var net = new EngineHarness();
