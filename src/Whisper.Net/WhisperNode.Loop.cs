@@ -325,9 +325,10 @@ public sealed partial class WhisperNode
                 {
                     if (_heldIndex.Remove(e.Id, out var heldAt))
                     {
-                        // Delivered here live but held for this very answer: shown at its place in the sender's causal
-                        // order (as live), so a later entry that answers it never comes first.
-                        _events.Writer.TryWrite(_heldLive[heldAt]!);
+                        // Delivered here live but held for this very answer: shown at its place in the answerer's causal
+                        // order, marked like the batch (the answerer had it before we were caught up), so a later entry
+                        // that answers it never comes first.
+                        _events.Writer.TryWrite(_heldLive[heldAt]! with { Arrival = arrival, Deps = VectorClock.Empty });
                         _heldLive[heldAt] = null;
                     }
                     else if (_history.FirstSighting(e.Id))
