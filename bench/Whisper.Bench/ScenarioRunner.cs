@@ -143,7 +143,9 @@ public static class ScenarioRunner
         Volatile.Write(ref pendingKey, -1);
         samples.Sort();
         r.Add(new(scenario, "lat_p50_us", Pct(samples, 0.5), "us"));
+        r.Add(new(scenario, "lat_p90_us", Pct(samples, 0.9), "us"));
         r.Add(new(scenario, "lat_p99_us", Pct(samples, 0.99), "us"));
+        r.Add(new(scenario, "lat_max_us", samples.Count == 0 ? 0 : samples[^1], "us"));
         r.Add(new(scenario, "lat_samples", samples.Count, "count"));
         r.Add(new(scenario, "lat_incomplete", incomplete, "count"));
         await Task.Delay(200, ct).ConfigureAwait(false);

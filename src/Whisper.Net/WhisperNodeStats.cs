@@ -17,6 +17,9 @@ public sealed record WhisperNodeStats
     public long ChunksSent { get; init; }
     public long ChunksRetransmitted { get; init; }
     public long ChunksRelayed { get; init; }
+
+    /// <summary>Second copies of datagrams sent to lightly used peers over lossy links.</summary>
+    public long RedundantDatagrams { get; init; }
     public long DuplicateChunks { get; init; }
     public long OutOfWindowChunks { get; init; }
     public long NacksSent { get; init; }
@@ -49,6 +52,7 @@ public sealed record WhisperNodeStats
         ChunksSent = s.ChunksSent,
         ChunksRetransmitted = s.ChunksRetransmitted,
         ChunksRelayed = s.ChunksRelayed,
+        RedundantDatagrams = s.RedundantDatagrams,
         DuplicateChunks = s.DuplicateChunks,
         OutOfWindowChunks = s.OutOfWindowChunks,
         NacksSent = s.NacksSent,
@@ -64,5 +68,5 @@ public sealed record WhisperNodeStats
     };
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"sent={DatagramsSent} recv={DatagramsReceived} malformed={MalformedDropped} retx={ChunksRetransmitted} relay={ChunksRelayed} dup={DuplicateChunks} nacks={NacksSent} held={HeldBack} stored={StoredChunks} send-failures={SendFailures} deferred={SendsDeferred} pending={SendsPending}");
+        $"sent={DatagramsSent} recv={DatagramsReceived} malformed={MalformedDropped} retx={ChunksRetransmitted} relay={ChunksRelayed} redundant={RedundantDatagrams} dup={DuplicateChunks} nacks={NacksSent} held={HeldBack} stored={StoredChunks} send-failures={SendFailures} deferred={SendsDeferred} pending={SendsPending}");
 }

@@ -127,6 +127,9 @@ public sealed class EngineStats
     /// <summary>The part of <see cref="ChunksRetransmitted"/> resent because a retransmission timer expired (the rest answered nacks).</summary>
     public long ChunksRetransmittedOnTimeout { get; internal set; }
     public long ChunksRelayed { get; internal set; }
+
+    /// <summary>Second copies of datagrams sent to a lightly used peer over a lossy link (<see cref="EngineOptions.RedundantSendAboveLoss"/>).</summary>
+    public long RedundantDatagrams { get; internal set; }
     public long DuplicateChunks { get; internal set; }
     public long OutOfWindowChunks { get; internal set; }
     public long NacksSent { get; internal set; }
@@ -141,5 +144,5 @@ public sealed class EngineStats
     public int StoredChunks { get; internal set; }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"sent={DatagramsSent} recv={DatagramsReceived} malformed={MalformedDropped} foreign={ForeignDropped} chunks={ChunksSent} retx={ChunksRetransmitted} retx_timer={ChunksRetransmittedOnTimeout} relay={ChunksRelayed} dup={DuplicateChunks} nacks={NacksSent} acks={AcksSent} held={HeldBack} stored={StoredChunks}");
+        $"sent={DatagramsSent} recv={DatagramsReceived} malformed={MalformedDropped} foreign={ForeignDropped} chunks={ChunksSent} retx={ChunksRetransmitted} retx_timer={ChunksRetransmittedOnTimeout} relay={ChunksRelayed} redundant={RedundantDatagrams} dup={DuplicateChunks} nacks={NacksSent} acks={AcksSent} held={HeldBack} stored={StoredChunks}");
 }

@@ -44,6 +44,21 @@ public sealed record EngineOptions
     /// <summary>How long a receiver may hold back an acknowledgement to batch it (RFC 9002 max_ack_delay).</summary>
     public TimeSpan MaxAckDelay { get; init; } = TimeSpan.FromMilliseconds(5);
 
+    /// <summary>
+    /// Loss rate of a link (estimated by the sender from its retransmissions and acks) above which datagrams carrying
+    /// chunks to a lightly used peer are sent twice, back to back. Negative acks repair a gap as soon as a later
+    /// datagram reveals it, but a lost tail (the last or only message of a burst) leaves no gap to see and waits for the
+    /// retransmission timer: at 10% loss that is most single messages to 9 members. A second copy makes a lone message
+    /// reach a member unless both copies are lost (1% instead of 10%). 1 or more switches it off.
+    /// </summary>
+    public double RedundantSendAboveLoss { get; init; } = 0.03;
+
+    /// <summary>
+    /// A peer is lightly used (see <see cref="RedundantSendAboveLoss"/>) while it has at most this many of our chunks
+    /// unacknowledged: in a sustained stream gaps are visible and negative acks repair them, so copies would only cost.
+    /// </summary>
+    public int RedundantSendMaxUnacked { get; init; } = 8;
+
     /// <summary>Interval of pings to each member; pings measure RTT and prove liveness.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
@@ -94,6 +109,11 @@ public sealed record EngineOptions
         if (SendWindowChunks < 128 || PrivateWindowChunks < 128 || ReceiveWindowChunks < SendWindowChunks)
         {
             throw new ArgumentOutOfRangeException(nameof(SendWindowChunks), "windows must hold a 64 KiB message and receive >= send");
+        }
+
+        if (RedundantSendAboveLoss <= 0 || RedundantSendMaxUnacked < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RedundantSendAboveLoss), "must be above 0 (1 or more switches redundancy off); the unacked bound must not be negative");
         }
 
         if (SuspectAfter >= DownAfter || HeartbeatInterval >= SuspectAfter)

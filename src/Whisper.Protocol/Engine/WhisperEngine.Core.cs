@@ -66,6 +66,12 @@ public sealed partial class WhisperEngine
     private TimeSpan _leaveDeadline = TimeSpan.MaxValue;
     private ulong _leaveFinal;
     private int _pollCursor;
+
+    /// <summary>A datagram to send a second time at the next poll (<see cref="EngineOptions.RedundantSendAboveLoss"/>).</summary>
+    private byte[]? _repeat;
+    private readonly LossEstimate _loss = new(); // all links together: the prior of a link with few samples
+    private int _repeatLength;
+    private IPEndPoint? _repeatTo;
     private TimeSpan _now;
 
     /// <summary>Optional trace of every datagram in and out (<c>Describe()</c> form), for simulations and debugging.</summary>
@@ -678,6 +684,18 @@ public sealed partial class WhisperEngine
     public bool TryPollTransmit(Span<byte> buffer, out int length, [NotNullWhen(true)] out IPEndPoint? destination)
     {
         var limit = Math.Min(buffer.Length, _options.MaxDatagramBytes);
+        if (_repeatTo is { } repeatTo)
+        {
+            _repeat.AsSpan(0, _repeatLength).CopyTo(buffer);
+            length = _repeatLength;
+            destination = repeatTo;
+            _repeatTo = null;
+            Stats.DatagramsSent++;
+            Stats.BytesSent += length;
+            Stats.RedundantDatagrams++;
+            return true;
+        }
+
         if (_controlOut.TryDequeue(out var control))
         {
             _writing.Clear();
@@ -753,12 +771,50 @@ public sealed partial class WhisperEngine
 
             length = Write(buffer[..limit], p.Id, _writing);
             destination = p.Endpoint;
+            if (length <= limit && SendTwice(p))
+            {
+                _repeat ??= new byte[_options.MaxDatagramBytes];
+                buffer[..length].CopyTo(_repeat);
+                _repeatLength = length;
+                _repeatTo = p.Endpoint;
+            }
+
             return true;
         }
 
         length = 0;
         destination = null;
         return false;
+    }
+
+    /// <summary>
+    /// Whether the datagram just written for <paramref name="p"/> goes out twice: it carries chunks, the link to
+    /// <paramref name="p"/> loses more than <see cref="EngineOptions.RedundantSendAboveLoss"/>, and <paramref name="p"/>
+    /// has few of our chunks unacknowledged (a lone message or the tail of a burst, whose loss no later datagram reveals).
+    /// </summary>
+    private bool SendTwice(Peer p)
+    {
+        var loss = p.Loss.Samples >= 64 ? p.Loss.Rate : _loss.Rate;
+        if (loss < _options.RedundantSendAboveLoss || !_writing.Exists(static f => f is ChunkFrame or PrivateChunkFrame))
+        {
+            return false;
+        }
+
+        var unacked = MySeq - Math.Min(MySeq, Math.Max(p.ReceivedOf(Self.Id), p.MyBase));
+        return unacked <= (ulong)_options.RedundantSendMaxUnacked
+            && p.PrivSent - p.PrivAcked <= (ulong)_options.RedundantSendMaxUnacked;
+    }
+
+    private void RecordDelivered(Peer p, ulong chunks)
+    {
+        p.Loss.Delivered(chunks);
+        _loss.Delivered(chunks);
+    }
+
+    private void RecordLost(Peer p, int chunks)
+    {
+        p.Loss.Lost(chunks);
+        _loss.Lost(chunks);
     }
 
     public bool TryPollEvent([NotNullWhen(true)] out EngineEvent? engineEvent) => _events.TryDequeue(out engineEvent);
@@ -1514,6 +1570,7 @@ public sealed partial class WhisperEngine
             peer.Received[e.Member] = e.Value;
             if (e.Member == Self.Id)
             {
+                RecordDelivered(peer, e.Value - Math.Min(e.Value, Math.Max(old, peer.MyBase)));
                 // Karn's rule: only an ack that no resend could have caused gives a round-trip sample: the newest chunk it
                 // covers and the first one it newly covers (the likely hole it closes) were both sent once. The sample
                 // includes the peer's ack delay, which keeps the timeout above how late acks really come back.
@@ -1546,6 +1603,7 @@ public sealed partial class WhisperEngine
                 peer.PrivUnacked.Remove(firstKey);
             }
 
+            RecordDelivered(peer, ack.PrivateReceived - peer.PrivAcked);
             peer.PrivAcked = ack.PrivateReceived;
             peer.PrivBackoff = 0;
             peer.PrivRetxAt = peer.PrivUnacked.Count == 0 ? TimeSpan.MaxValue : now + peer.Rtt.RetransmitTimeout(0);
@@ -1576,6 +1634,7 @@ public sealed partial class WhisperEngine
                         if (o == _self)
                         {
                             _sendLog.Resent(seq);
+                            RecordLost(peer, 1);
                             Stats.ChunksRetransmitted++;
                         }
                         else
@@ -1598,6 +1657,7 @@ public sealed partial class WhisperEngine
                     {
                         peer.Outbox.Enqueue(chunk);
                         budget--;
+                        RecordLost(peer, 1);
                         Stats.ChunksRetransmitted++;
                     }
                 }
@@ -1648,6 +1708,7 @@ public sealed partial class WhisperEngine
             }
         }
 
+        RecordLost(p, sent);
         if (p.LeaveNeeded)
         {
             p.Outbox.Enqueue(new LeaveFrame(_leaveFinal));
@@ -1678,6 +1739,7 @@ public sealed partial class WhisperEngine
             Stats.ChunksRetransmittedOnTimeout++;
         }
 
+        RecordLost(p, Math.Min(sent, MaxRetransmitBurst));
         p.PrivBackoff++;
         p.PrivRetxAt = p.PrivUnacked.Count == 0 ? TimeSpan.MaxValue : now + p.Rtt.RetransmitTimeout(p.PrivBackoff);
     }

@@ -57,10 +57,40 @@ public sealed partial class WhisperEngine
         public TimeSpan AckAt { get; set; } = TimeSpan.MaxValue;
         public int UnackedDatagrams { get; set; }
 
+        /// <summary>Loss estimate of the link to them (drives redundant sends, <see cref="EngineOptions.RedundantSendAboveLoss"/>).</summary>
+        public LossEstimate Loss { get; } = new();
+
         // Leaving: resend our LeaveFrame until they acknowledged our final sequence.
         public bool LeaveNeeded { get; set; }
 
         public ulong ReceivedOf(MemberId origin) => Received.TryGetValue(origin, out var v) ? v : 0;
+    }
+
+    /// <summary>
+    /// A sender's loss estimate: chunks acknowledged against chunks it had to send again (on timeout or negative ack),
+    /// halved as it grows so that it follows the link.
+    /// </summary>
+    private sealed class LossEstimate
+    {
+        public int Samples { get; private set; }
+        public int Events { get; private set; }
+
+        public double Rate => Samples == 0 ? 0 : Events / (double)Samples;
+
+        public void Delivered(ulong chunks) => Add((int)Math.Min(chunks, 256), 0);
+
+        public void Lost(int chunks) => Add(chunks, chunks);
+
+        private void Add(int samples, int events)
+        {
+            Samples += samples;
+            Events += events;
+            while (Samples > 512)
+            {
+                Samples /= 2;
+                Events /= 2;
+            }
+        }
     }
 
     /// <summary>The broadcast stream of one member incarnation (this node's own included).</summary>
