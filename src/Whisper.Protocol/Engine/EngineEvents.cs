@@ -146,3 +146,34 @@ public sealed class EngineStats
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"sent={DatagramsSent} recv={DatagramsReceived} malformed={MalformedDropped} foreign={ForeignDropped} chunks={ChunksSent} retx={ChunksRetransmitted} retx_timer={ChunksRetransmittedOnTimeout} relay={ChunksRelayed} redundant={RedundantDatagrams} dup={DuplicateChunks} nacks={NacksSent} acks={AcksSent} held={HeldBack} stored={StoredChunks}");
 }
+
+/// <summary>
+/// A delivered message as a view into the engine's own buffers, from <see cref="WhisperEngine.TryPollOutput"/>: no
+/// allocation. <see cref="Payload"/> and <see cref="Deps"/> are valid only until the next call into the engine; copy
+/// what must outlive it.
+/// </summary>
+public readonly ref struct DeliveryView
+{
+    public DeliveryView(MessageId id, MemberRef from, MemberRef? to, ReadOnlySpan<byte> payload, ReadOnlySpan<ClockEntry> deps)
+    {
+        Id = id;
+        From = from;
+        To = to;
+        Payload = payload;
+        Deps = deps;
+    }
+
+    public MessageId Id { get; }
+
+    public MessageKind Kind => Id.Kind;
+
+    public MemberRef From { get; }
+
+    /// <summary>The recipient of a private message (this node); null for broadcasts.</summary>
+    public MemberRef? To { get; }
+
+    public ReadOnlySpan<byte> Payload { get; }
+
+    /// <summary>The message's dependency clock entries (sorted by member, no zeros).</summary>
+    public ReadOnlySpan<ClockEntry> Deps { get; }
+}

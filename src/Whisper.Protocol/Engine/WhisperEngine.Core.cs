@@ -210,7 +210,10 @@ public sealed partial class WhisperEngine
         SendJoinRequest();
     }
 
-    public SendResult Broadcast(ReadOnlyMemory<byte> payload, TimeSpan now)
+    public SendResult Broadcast(ReadOnlyMemory<byte> payload, TimeSpan now) => Broadcast(payload.Span, now);
+
+    /// <summary>Broadcasts <paramref name="payload"/> (copied: the caller keeps its buffer). Allocation-free once the engine is warm.</summary>
+    public SendResult Broadcast(ReadOnlySpan<byte> payload, TimeSpan now)
     {
         Advance(now);
         if (State != EngineState.Joined)
@@ -223,24 +226,27 @@ public sealed partial class WhisperEngine
             return new SendResult(SendStatus.TooLarge, default);
         }
 
-        var deps = CurrentClock();
-        var pieces = Split(payload, WireCodec.ClockSize(deps), broadcast: true);
-        if (pieces is null)
+        var deps = CurrentClockEntries();
+        if (!TrySplit(payload.Length, WireCodec.ClockSize(deps), broadcast: true, out var firstCapacity, out var restCapacity, out var pieces))
         {
             return new SendResult(SendStatus.TooLarge, default);
         }
 
         var inFlight = MySeq - _self.Stable;
-        if (inFlight > 0 && inFlight + (ulong)pieces.Count > (ulong)_options.SendWindowChunks)
+        if (inFlight > 0 && inFlight + (ulong)pieces > (ulong)_options.SendWindowChunks)
         {
             return new SendResult(SendStatus.WindowFull, default);
         }
 
         var first = MySeq + 1;
-        for (var i = 0; i < pieces.Count; i++)
+        var offset = 0;
+        for (var i = 0; i < pieces; i++)
         {
-            var flags = (i == 0 ? ChunkFlags.First : ChunkFlags.None) | (i == pieces.Count - 1 ? ChunkFlags.Last : ChunkFlags.None);
-            var chunk = new ChunkFrame(Self.Id, first + (ulong)i, flags, i == 0 ? deps : null, pieces[i]);
+            var flags = (i == 0 ? ChunkFlags.First : ChunkFlags.None) | (i == pieces - 1 ? ChunkFlags.Last : ChunkFlags.None);
+            var take = Math.Min(i == 0 ? firstCapacity : restCapacity, payload.Length - offset);
+            var chunk = _pool.RentChunk(Self.Id, first + (ulong)i, flags, i == 0, i == 0 ? deps : default, payload.Slice(offset, take));
+            offset += take;
+            chunk.Held = true;
             _self.Chunks.Add(chunk.Seq, chunk);
             _sendLog.Sent(chunk.Seq, now);
             foreach (var p in _peerOrder)
@@ -253,7 +259,7 @@ public sealed partial class WhisperEngine
             }
         }
 
-        var last = first + (ulong)pieces.Count - 1;
+        var last = first + (ulong)pieces - 1;
         _self.Contig = _self.Delivered = _self.Highest = last;
         foreach (var p in _peerOrder)
         {
@@ -263,14 +269,14 @@ public sealed partial class WhisperEngine
             }
         }
 
-        if (_peerOrder.TrueForAll(static p => !p.InView))
-        {
-            UpdateStability();
-        }
-
         var id = new MessageId(MessageKind.Broadcast, Self.Id, MemberId.None, first);
         Stats.BroadcastsDelivered++;
-        _events.Enqueue(new MessageEvent(new DeliveredMessage(id, Self, null, payload.ToArray(), deps)));
+        payload.CopyTo(EnqueueDelivery(id, Self, null, payload.Length, deps));
+        if (_peerOrder.TrueForAll(static p => !p.InView))
+        {
+            UpdateStability(); // may release the chunks just stored: the delivery above already has its own copy
+        }
+
         return new SendResult(SendStatus.Accepted, id);
     }
 
@@ -376,6 +382,18 @@ public sealed partial class WhisperEngine
 
     public void OnDatagram(IPEndPoint from, ReadOnlySpan<byte> datagram, TimeSpan now)
     {
+        try
+        {
+            HandleDatagram(from, datagram, now);
+        }
+        finally
+        {
+            ReturnUnstoredChunks();
+        }
+    }
+
+    private void HandleDatagram(IPEndPoint from, ReadOnlySpan<byte> datagram, TimeSpan now)
+    {
         ArgumentNullException.ThrowIfNull(from);
         Advance(now);
         Stats.DatagramsReceived++;
@@ -385,7 +403,7 @@ public sealed partial class WhisperEngine
         }
 
         _decoded.Clear();
-        var status = WireCodec.TryDecode(datagram, out var header, _decoded);
+        var status = WireCodec.TryDecode(datagram, out var header, _decoded, _pool);
         if (status != DecodeStatus.Ok)
         {
             Stats.MalformedDropped++;
@@ -816,8 +834,6 @@ public sealed partial class WhisperEngine
         p.Loss.Lost(chunks);
         _loss.Lost(chunks);
     }
-
-    public bool TryPollEvent([NotNullWhen(true)] out EngineEvent? engineEvent) => _events.TryDequeue(out engineEvent);
 
     private int Write(Span<byte> buffer, MemberId to, List<Frame> frames)
     {
@@ -1531,6 +1547,7 @@ public sealed partial class WhisperEngine
         }
 
         o.Chunks.Add(c.Seq, c);
+        c.Held = true; // the stream owns it now (see OriginStream.Chunks)
         while (o.Chunks.ContainsKey(o.Contig + 1))
         {
             o.Contig++;
@@ -1542,9 +1559,9 @@ public sealed partial class WhisperEngine
             o.HolderHint = from.Id;
         }
 
-        if (c.Deps is { } deps)
+        if (c.HasDeps)
         {
-            foreach (var e in deps.EntrySpan)
+            foreach (var e in c.DepsSpan)
             {
                 if (_origins.TryGetValue(e.Member, out var d) && d.BaseKnown && e.Value > d.Highest)
                 {
@@ -1947,7 +1964,10 @@ public sealed partial class WhisperEngine
 
             for (var seq = o.Stable + 1; seq <= stable; seq++)
             {
-                o.Chunks.Remove(seq);
+                if (o.Chunks.Remove(seq, out var released))
+                {
+                    ReleaseChunk(released);
+                }
             }
 
             o.Stable = Math.Max(o.Stable, stable);
@@ -1999,6 +2019,12 @@ public sealed partial class WhisperEngine
             }
 
             Retire(o.Id, o.Delivered, _now);
+            foreach (var chunk in o.Chunks.Values)
+            {
+                ReleaseChunk(chunk);
+            }
+
+            o.Chunks.Clear();
             _origins.Remove(o.Id);
             _originOrder.RemoveAt(i);
             if (_peers.TryGetValue(o.Id, out var peer) && !peer.InView)
@@ -2189,18 +2215,17 @@ public sealed partial class WhisperEngine
                 return true;
         }
 
-        var deps = head!.Deps ?? VectorClock.Empty;
+        var deps = head!.DepsSpan;
         if (!IsCovered(deps, except: o.Id))
         {
             o.Blocked = true;
             return false;
         }
 
-        var payload = Assemble(o.Chunks, first, last, total, release: false); // kept for relay until stable
+        var id = new MessageId(MessageKind.Broadcast, o.Id, MemberId.None, first);
+        EnqueueAssembled(id, new MemberRef(o.Name, o.Id), null, o.Chunks, first, last, total, deps); // chunks kept for relay until stable
         o.Delivered = last;
         Stats.BroadcastsDelivered++;
-        var id = new MessageId(MessageKind.Broadcast, o.Id, MemberId.None, first);
-        _events.Enqueue(new MessageEvent(new DeliveredMessage(id, new MemberRef(o.Name, o.Id), null, payload, deps)));
         return true;
     }
 
@@ -2219,16 +2244,20 @@ public sealed partial class WhisperEngine
         }
 
         var deps = head!.Deps ?? VectorClock.Empty;
-        if (!IsCovered(deps, except: MemberId.None))
+        if (!IsCovered(deps.EntrySpan, except: MemberId.None))
         {
             return false;
         }
 
-        var payload = Assemble(p.PrivIn, first, last, total, release: true);
+        var id = new MessageId(MessageKind.Private, p.Id, Self.Id, first);
+        EnqueueAssembled(id, p.Ref, Self, p.PrivIn, first, last, total, deps.EntrySpan);
+        for (var seq = first; seq <= last; seq++)
+        {
+            p.PrivIn.Remove(seq);
+        }
+
         p.PrivDelivered = last;
         Stats.PrivatesDelivered++;
-        var id = new MessageId(MessageKind.Private, p.Id, Self.Id, first);
-        _events.Enqueue(new MessageEvent(new DeliveredMessage(id, p.Ref, Self, payload, deps)));
         return true;
     }
 
@@ -2272,29 +2301,10 @@ public sealed partial class WhisperEngine
         return MessageState.Complete;
     }
 
-    private static byte[] Assemble<T>(Dictionary<ulong, T> chunks, ulong first, ulong last, int total, bool release)
-        where T : class, IMessageChunk
-    {
-        var payload = new byte[total];
-        var offset = 0;
-        for (var seq = first; seq <= last; seq++)
-        {
-            var part = chunks[seq].Payload.Span;
-            part.CopyTo(payload.AsSpan(offset));
-            offset += part.Length;
-            if (release)
-            {
-                chunks.Remove(seq);
-            }
-        }
-
-        return payload;
-    }
-
     /// <summary>True when our delivered clock covers <paramref name="deps"/> (ignoring the entry of <paramref name="except"/>, whose order is the stream's own).</summary>
-    private bool IsCovered(VectorClock deps, MemberId except)
+    private bool IsCovered(ReadOnlySpan<ClockEntry> deps, MemberId except)
     {
-        foreach (var e in deps.EntrySpan)
+        foreach (var e in deps)
         {
             if (e.Member != except && DeliveredOf(e.Member) < e.Value)
             {
@@ -2388,6 +2398,24 @@ public sealed partial class WhisperEngine
         }
 
         return pieces;
+    }
+
+    /// <summary>How a payload of <paramref name="length"/> bytes is cut into chunks (the rule of <see cref="Split"/>), without cutting it.</summary>
+    private bool TrySplit(int length, int clockSize, bool broadcast, out int firstCapacity, out int restCapacity, out int pieces)
+    {
+        var fixedCost = WireCodec.HeaderSize + WireCodec.FrameHeaderSize + (broadcast ? 8 : 0) + 10 + 1 + 2;
+        firstCapacity = _options.MaxDatagramBytes - fixedCost - clockSize;
+        restCapacity = _options.MaxDatagramBytes - fixedCost;
+        pieces = 0;
+        if (firstCapacity < 16)
+        {
+            return false;
+        }
+
+        pieces = 1;
+        var rest = length - Math.Min(firstCapacity, length);
+        pieces += (rest + restCapacity - 1) / restCapacity;
+        return true;
     }
 
     private void Advance(TimeSpan now)

@@ -94,12 +94,11 @@ public sealed partial class WhisperEngine
     /// Takes the frames a quarantined node may send from <paramref name="outbox"/> into <see cref="_writing"/>, keeping the
     /// others queued in their order for when the quarantine ends.
     /// </summary>
-    private void TakeQuarantineFrames(Queue<Frame> outbox, int room)
+    private void TakeQuarantineFrames(FrameQueue outbox, int room)
     {
-        var count = outbox.Count;
-        for (var i = 0; i < count; i++)
+        var count = outbox.PurgeStale(); // no stale entry may be skipped inside the loop: it would rotate the order
+        for (var i = 0; i < count && outbox.TryDequeue(out var frame); i++)
         {
-            var frame = outbox.Dequeue();
             var size = WireCodec.FrameSize(frame);
             if (AllowedInQuarantine(frame) && size <= room)
             {

@@ -51,7 +51,7 @@ public sealed partial class WhisperEngine
         public int PrivNackAttempts { get; set; }
 
         // Outgoing frames and acknowledgement state.
-        public Queue<Frame> Outbox { get; } = new();
+        public FrameQueue Outbox { get; } = new();
         public bool AckPending { get; set; }
         public bool AckNow { get; set; }
         public TimeSpan AckAt { get; set; } = TimeSpan.MaxValue;
@@ -118,6 +118,7 @@ public sealed partial class WhisperEngine
         /// <summary>Chunks at or below this are acknowledged by every member in view and released.</summary>
         public ulong Stable { get; set; }
 
+        /// <summary>Received (or, for our own stream, sent) chunks above <see cref="Stable"/>. Pooled: this dictionary owns them, and a chunk goes back to the engine's pool exactly when it leaves it (stability or retirement).</summary>
         public Dictionary<ulong, ChunkFrame> Chunks { get; } = [];
         public TimeSpan NackAt { get; set; } = TimeSpan.MaxValue;
         public int NackAttempts { get; set; }

@@ -93,10 +93,125 @@ public interface IMessageChunk
     ReadOnlyMemory<byte> Payload { get; }
 }
 
-/// <summary>One chunk of a broadcast message in <see cref="Origin"/>'s stream (sent by the origin or relayed).</summary>
-public sealed record ChunkFrame(MemberId Origin, ulong Seq, ChunkFlags Flags, VectorClock? Deps, ReadOnlyMemory<byte> Payload) : Frame, IMessageChunk
+/// <summary>
+/// One chunk of a broadcast message in <see cref="Origin"/>'s stream (sent by the origin or relayed).
+/// <para>
+/// Chunks built with the public constructor are immutable. Chunks rented from a <see cref="FramePool"/> (the engine's
+/// decoder and its own broadcasts) own reusable payload and dependency buffers and are recycled when the engine
+/// releases them (once stable or retired): such a chunk must not be kept beyond the engine call that produced it.
+/// The engine's queues check <see cref="Generation"/> so that a recycled chunk is never sent under another identity.
+/// </para>
+/// </summary>
+public sealed record ChunkFrame : Frame, IMessageChunk
 {
+    private VectorClock? _deps;
+    private ClockEntry[]? _depsBuffer;
+    private int _depsCount;
+    private bool _hasDeps;
+    private byte[]? _payloadBuffer;
+
+    public ChunkFrame(MemberId Origin, ulong Seq, ChunkFlags Flags, VectorClock? Deps, ReadOnlyMemory<byte> Payload)
+    {
+        this.Origin = Origin;
+        this.Seq = Seq;
+        this.Flags = Flags;
+        _deps = Deps;
+        _hasDeps = Deps is not null;
+        this.Payload = Payload;
+    }
+
+    /// <summary>A pooled chunk, filled by <see cref="FramePool"/>.</summary>
+    internal ChunkFrame(FramePool pool) => Pool = pool;
+
+    public MemberId Origin { get; private set; }
+
+    public ulong Seq { get; private set; }
+
+    public ChunkFlags Flags { get; private set; }
+
+    /// <summary>The message's causal dependencies (first chunk only). For a pooled chunk this builds a clock on first use: the engine reads <see cref="DepsSpan"/>.</summary>
+    public VectorClock? Deps => _hasDeps ? _deps ??= VectorClock.From(_depsBuffer.AsSpan(0, _depsCount).ToArray()) : null;
+
+    public ReadOnlyMemory<byte> Payload { get; private set; }
+
     public override FrameType Type => FrameType.Chunk;
+
+    /// <summary>True when this chunk carries a dependency clock (possibly empty).</summary>
+    internal bool HasDeps => _hasDeps;
+
+    /// <summary>The dependency entries (sorted by member, no zeros) without building a <see cref="VectorClock"/>.</summary>
+    internal ReadOnlySpan<ClockEntry> DepsSpan => _deps is { } d ? d.EntrySpan : _depsBuffer.AsSpan(0, _depsCount);
+
+    /// <summary>The pool this chunk came from; null for chunks built with the public constructor.</summary>
+    internal FramePool? Pool { get; }
+
+    /// <summary>Bumped every time the chunk goes back to its pool: a queue entry that recorded another value is stale.</summary>
+    internal int Generation { get; private set; }
+
+    /// <summary>Engine side: the chunk is stored in its stream (owned by it until released).</summary>
+    internal bool Held { get; set; }
+
+    /// <summary>True while the chunk sits in its pool (a second return would hand it out twice).</summary>
+    internal bool InPool { get; private set; }
+
+    internal void Fill(MemberId origin, ulong seq, ChunkFlags flags, bool hasDeps, ReadOnlySpan<ClockEntry> deps, ReadOnlySpan<byte> payload)
+    {
+        Origin = origin;
+        Seq = seq;
+        Flags = flags;
+        _deps = null;
+        _hasDeps = hasDeps;
+        _depsCount = 0;
+        if (hasDeps)
+        {
+            if (_depsBuffer is null || _depsBuffer.Length < deps.Length)
+            {
+                _depsBuffer = new ClockEntry[Math.Max(deps.Length, 16)];
+            }
+
+            foreach (var e in deps)
+            {
+                if (e.Value != 0)
+                {
+                    _depsBuffer[_depsCount++] = e; // zero entries are omitted, as in VectorClock
+                }
+            }
+        }
+
+        if (_payloadBuffer is null || _payloadBuffer.Length < payload.Length)
+        {
+            _payloadBuffer = new byte[Math.Max(payload.Length, 128)];
+        }
+
+        payload.CopyTo(_payloadBuffer);
+        Payload = new ReadOnlyMemory<byte>(_payloadBuffer, 0, payload.Length);
+        InPool = false;
+    }
+
+    /// <summary>Pool side: forget the message and invalidate every queue entry that still names this chunk.</summary>
+    internal void Recycle()
+    {
+        Generation++;
+        InPool = true;
+        Held = false;
+        _deps = null;
+        Payload = default;
+    }
+
+    public bool Equals(ChunkFrame? other) =>
+        other is not null && Origin == other.Origin && Seq == other.Seq && Flags == other.Flags
+        && Equals(Deps, other.Deps) && Payload.Equals(other.Payload);
+
+    public override int GetHashCode() => HashCode.Combine(Origin, Seq, Flags, Payload);
+
+    public void Deconstruct(out MemberId Origin, out ulong Seq, out ChunkFlags Flags, out VectorClock? Deps, out ReadOnlyMemory<byte> Payload)
+    {
+        Origin = this.Origin;
+        Seq = this.Seq;
+        Flags = this.Flags;
+        Deps = this.Deps;
+        Payload = this.Payload;
+    }
 
     public override string Describe() =>
         $"Chunk origin={Origin.ToString()[..6]} seq={Seq}{FlagText(Flags)}{(Deps is null ? "" : " deps=" + Deps)} len={Payload.Length}";

@@ -38,14 +38,34 @@ public static class WireCodec
     public const int MaxNameBytes = MemberName.MaxLength;
     public const int MaxDenyMessageBytes = 512;
 
-    public static DecodeStatus TryDecode(ReadOnlySpan<byte> datagram, out DatagramHeader header, List<Frame> frames)
+    public static DecodeStatus TryDecode(ReadOnlySpan<byte> datagram, out DatagramHeader header, List<Frame> frames) =>
+        TryDecode(datagram, out header, frames, pool: null);
+
+    /// <summary>
+    /// Decodes like <see cref="TryDecode(ReadOnlySpan{byte}, out DatagramHeader, List{Frame})"/>; with a
+    /// <paramref name="pool"/>, broadcast chunks are rented from it (their payload and dependencies copied into the
+    /// chunk's own reusable buffers) and the caller owns them: it returns each to the pool when done. On failure
+    /// nothing stays rented.
+    /// </summary>
+    public static DecodeStatus TryDecode(ReadOnlySpan<byte> datagram, out DatagramHeader header, List<Frame> frames, FramePool? pool)
     {
         ArgumentNullException.ThrowIfNull(frames);
         header = default;
         var start = frames.Count;
-        var status = DecodeCore(datagram, out header, frames);
+        var status = DecodeCore(datagram, out header, frames, pool);
         if (status != DecodeStatus.Ok)
         {
+            if (pool is not null)
+            {
+                for (var i = start; i < frames.Count; i++)
+                {
+                    if (frames[i] is ChunkFrame c)
+                    {
+                        pool.Return(c);
+                    }
+                }
+            }
+
             frames.RemoveRange(start, frames.Count - start);
             header = default;
         }
@@ -66,7 +86,7 @@ public static class WireCodec
         return true;
     }
 
-    private static DecodeStatus DecodeCore(ReadOnlySpan<byte> datagram, out DatagramHeader header, List<Frame> frames)
+    private static DecodeStatus DecodeCore(ReadOnlySpan<byte> datagram, out DatagramHeader header, List<Frame> frames, FramePool? pool)
     {
         header = default;
         if (datagram.Length > MaxDatagramSize)
@@ -119,7 +139,7 @@ public static class WireCodec
             Frame? frame;
             switch ((FrameType)type)
             {
-                case FrameType.Chunk: frame = ReadChunk(ref br); break;
+                case FrameType.Chunk: frame = pool is null ? ReadChunk(ref br) : ReadPooledChunk(ref br, pool); break;
                 case FrameType.PrivateChunk: frame = ReadPrivateChunk(ref br); break;
                 case FrameType.Ack: frame = ReadAck(ref br); break;
                 case FrameType.Nack: frame = ReadNack(ref br); break;
@@ -138,6 +158,11 @@ public static class WireCodec
 
             if (frame is null || br.Remaining != 0)
             {
+                if (frame is ChunkFrame rented)
+                {
+                    pool?.Return(rented);
+                }
+
                 return DecodeStatus.Malformed;
             }
 
@@ -185,6 +210,30 @@ public static class WireCodec
         }
 
         return TryReadPayload(ref r, out var payload) ? new ChunkFrame(new MemberId(origin), seq, flags, deps, payload) : null;
+    }
+
+    /// <summary>A broadcast chunk into a pooled frame: no allocation once the pool is warm.</summary>
+    private static ChunkFrame? ReadPooledChunk(ref WireReader r, FramePool pool)
+    {
+        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
+        {
+            return null;
+        }
+
+        Span<ClockEntry> deps = stackalloc ClockEntry[VectorClock.MaxEntries];
+        var count = 0;
+        var hasDeps = (flags & ChunkFlags.First) != 0;
+        if (hasDeps && !TryReadClockEntries(ref r, deps, out count))
+        {
+            return null;
+        }
+
+        if (!r.TryReadVarint(MaxDatagramSize, out var len) || !r.TryReadBytes((int)len, out var payload))
+        {
+            return null;
+        }
+
+        return pool.RentChunk(new MemberId(origin), seq, flags, hasDeps, deps[..count], payload);
     }
 
     private static PrivateChunkFrame? ReadPrivateChunk(ref WireReader r)
@@ -306,6 +355,31 @@ public static class WireCodec
         return true;
     }
 
+    /// <summary>Reads a clock's entries (ids strictly ascending and non-zero) into <paramref name="entries"/> (at least <see cref="VectorClock.MaxEntries"/> long).</summary>
+    private static bool TryReadClockEntries(ref WireReader r, scoped Span<ClockEntry> entries, out int count)
+    {
+        count = 0;
+        if (!r.TryReadU8(out var n) || n > VectorClock.MaxEntries)
+        {
+            return false;
+        }
+
+        ulong previous = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (!r.TryReadU64(out var id) || id <= previous || !r.TryReadVarint(out var value))
+            {
+                return false;
+            }
+
+            entries[i] = new ClockEntry(new MemberId(id), value);
+            previous = id;
+        }
+
+        count = n;
+        return true;
+    }
+
     private static bool TryReadClock(ref WireReader r, out VectorClock? clock)
     {
         clock = null;
@@ -398,7 +472,7 @@ public static class WireCodec
                 w.WriteU8((byte)c.Flags);
                 if ((c.Flags & ChunkFlags.First) != 0)
                 {
-                    WriteClock(ref w, c.Deps ?? VectorClock.Empty);
+                    WriteClock(ref w, c.DepsSpan);
                 }
 
                 w.WriteVarint((ulong)c.Payload.Length);
@@ -495,7 +569,7 @@ public static class WireCodec
         {
             ChunkFrame c when c.Origin.IsNone || c.Seq == 0 => "chunk needs a non-zero origin and sequence",
             ChunkFrame c when ((byte)c.Flags & ~0x03) != 0 => "unknown chunk flags",
-            ChunkFrame c when c.Deps is { } d && !ClockEncodable(d) => "dependency clock not encodable",
+            ChunkFrame c when c.HasDeps && !ClockEncodable(c.DepsSpan) => "dependency clock not encodable",
             PrivateChunkFrame p when p.Seq == 0 => "private chunk needs a non-zero sequence",
             PrivateChunkFrame p when ((byte)p.Flags & ~0x03) != 0 => "unknown chunk flags",
             PrivateChunkFrame p when p.Deps is { } d && !ClockEncodable(d) => "dependency clock not encodable",
@@ -519,12 +593,14 @@ public static class WireCodec
         }
     }
 
-    private static bool ClockEncodable(VectorClock clock) =>
-        clock.Count <= VectorClock.MaxEntries && AllNamed(clock);
+    private static bool ClockEncodable(VectorClock clock) => ClockEncodable(clock.EntrySpan);
 
-    private static bool AllNamed(VectorClock clock)
+    private static bool ClockEncodable(ReadOnlySpan<ClockEntry> clock) =>
+        clock.Length <= VectorClock.MaxEntries && AllNamed(clock);
+
+    private static bool AllNamed(ReadOnlySpan<ClockEntry> clock)
     {
-        foreach (var e in clock.EntrySpan)
+        foreach (var e in clock)
         {
             if (e.Member.IsNone)
             {
@@ -541,7 +617,7 @@ public static class WireCodec
     private static int BodySize(Frame frame) => frame switch
     {
         ChunkFrame c => 8 + WireWriter.VarintSize(c.Seq) + 1
-            + ((c.Flags & ChunkFlags.First) != 0 ? ClockSize(c.Deps ?? VectorClock.Empty) : 0)
+            + ((c.Flags & ChunkFlags.First) != 0 ? ClockSize(c.DepsSpan) : 0)
             + WireWriter.VarintSize((ulong)c.Payload.Length) + c.Payload.Length,
         PrivateChunkFrame p => WireWriter.VarintSize(p.Seq) + 1
             + ((p.Flags & ChunkFlags.First) != 0 ? ClockSize(p.Deps ?? VectorClock.Empty) : 0)
@@ -562,10 +638,12 @@ public static class WireCodec
         _ => throw new InvalidOperationException($"unknown frame {frame.GetType().Name}"),
     };
 
-    internal static int ClockSize(VectorClock clock)
+    internal static int ClockSize(VectorClock clock) => ClockSize(clock.EntrySpan);
+
+    internal static int ClockSize(ReadOnlySpan<ClockEntry> clock)
     {
         var size = 1;
-        foreach (var e in clock.EntrySpan)
+        foreach (var e in clock)
         {
             size += 8 + WireWriter.VarintSize(e.Value);
         }
@@ -573,10 +651,12 @@ public static class WireCodec
         return size;
     }
 
-    private static void WriteClock(ref WireWriter w, VectorClock clock)
+    private static void WriteClock(ref WireWriter w, VectorClock clock) => WriteClock(ref w, clock.EntrySpan);
+
+    private static void WriteClock(ref WireWriter w, ReadOnlySpan<ClockEntry> clock)
     {
-        w.WriteU8(checked((byte)clock.Count));
-        foreach (var e in clock.EntrySpan)
+        w.WriteU8(checked((byte)clock.Length));
+        foreach (var e in clock)
         {
             w.WriteU64(e.Member.Value);
             w.WriteVarint(e.Value);
