@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Buffers.Text;
 using System.Globalization;
 
 namespace Whisper.Bench;
@@ -47,6 +49,32 @@ public static class Payload
     /// <summary>Text form for Whisper (its API carries strings): "OO SSSSSSSSSSSSSSSS " then 'x' padding.</summary>
     public static string Text(int origin, long seq, int size) =>
         string.Create(CultureInfo.InvariantCulture, $"{origin:D2} {seq:D16} ").PadRight(Math.Max(size, 20), 'x');
+
+    /// <summary>The same text as <see cref="Text"/>, written as UTF-8 (ASCII) into <paramref name="buffer"/> without allocating; returns its length.</summary>
+    public static int WriteUtf8Text(Span<byte> buffer, int origin, long seq, int size)
+    {
+        var length = Math.Max(size, 20);
+        var text = buffer[..length];
+        if (!Utf8Formatter.TryFormat(origin, text, out _, new StandardFormat('D', 2))
+            || !Utf8Formatter.TryFormat(seq, text[3..], out _, new StandardFormat('D', 16)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(seq), "origin or sequence too large for the text layout");
+        }
+
+        text[2] = (byte)' ';
+        text[19] = (byte)' ';
+        text[20..].Fill((byte)'x');
+        return length;
+    }
+
+    public static bool TryReadUtf8Text(ReadOnlySpan<byte> text, out int origin, out long seq)
+    {
+        seq = 0;
+        origin = 0;
+        return text.Length >= 19
+            && Utf8Parser.TryParse(text[..2], out origin, out var n1) && n1 == 2
+            && Utf8Parser.TryParse(text.Slice(3, 16), out seq, out var n2) && n2 == 16;
+    }
 
     public static bool TryReadText(ReadOnlySpan<char> text, out int origin, out long seq)
     {

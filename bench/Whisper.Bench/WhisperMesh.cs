@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using Whisper.Discovery;
 using Whisper.Net;
 using Whisper.Protocol.Engine;
@@ -10,6 +11,9 @@ namespace Whisper.Bench;
 /// wrapped in a <see cref="CountingLossTransport"/> (wire counters and seeded receive-side loss, switched on
 /// after the group formed). Checks every delivery: per (receiver, origin) sequences strictly increase,
 /// which proves exactly-once and per-origin order (the FIFO part of causal order).
+/// Uses the node's allocation-free paths: <see cref="WhisperNode.TryBroadcast(ReadOnlySpan{byte})"/> (refused while
+/// <see cref="InFlightPerNode"/> sends wait for flow control; the runner retries after 1 ms, as with LiteNetLib) and
+/// <see cref="WhisperNodeOptions.DeliveryHandler"/> (deliveries checked on each node's driver thread).
 /// </summary>
 public sealed class WhisperMesh : IMesh
 {
@@ -21,19 +25,20 @@ public sealed class WhisperMesh : IMesh
     private readonly int _size;
     private long _violations;
 
-    private WhisperMesh(DiscoveryServer server, WhisperNode[] nodes, CountingLossTransport[] transports, int size)
+    /// <summary>Sends per node that may wait for the engine's flow control before a broadcast is refused (the runner's old in-flight bound).</summary>
+    public const int InFlightPerNode = 16;
+
+    private WhisperMesh(DiscoveryServer server, WhisperNode[] nodes, CountingLossTransport[] transports, long[][] last, int size)
     {
         _server = server;
         _nodes = nodes;
         _transports = transports;
         _size = size;
         Nodes = nodes.Length;
-        _last = new long[Nodes][];
+        _last = last;
         _readers = new Task[Nodes];
         for (var i = 0; i < Nodes; i++)
         {
-            _last[i] = new long[Nodes];
-            Array.Fill(_last[i], -1);
             var node = i;
             _readers[i] = Task.Run(() => ReadAsync(node));
         }
@@ -54,15 +59,28 @@ public sealed class WhisperMesh : IMesh
             null, TimeProvider.System, ct).ConfigureAwait(false);
         var list = new WhisperNode[nodes];
         var transports = new CountingLossTransport[nodes];
+        var last = new long[nodes][];
+        var sink = new DeliverySink();
         for (var i = 0; i < nodes; i++)
         {
+            last[i] = new long[nodes];
+            Array.Fill(last[i], -1);
+            var node = i;
             transports[i] = new CountingLossTransport(UdpDatagramTransport.Bind(new IPEndPoint(IPAddress.Loopback, 0)), seed + i);
             list[i] = await WhisperNode.JoinAsync(
-                new WhisperNodeOptions { Name = $"n{i}", Server = server.LocalEndpoint, Seed = (ulong)(seed + i) },
+                new WhisperNodeOptions
+                {
+                    Name = $"n{i}",
+                    Server = server.LocalEndpoint,
+                    Seed = (ulong)(seed + i),
+                    MaxQueuedBroadcasts = InFlightPerNode,
+                    DeliveryHandler = (in WhisperDelivery d) => sink.Mesh?.OnDelivery(node, d),
+                },
                 transports[i], null, null, ct).ConfigureAwait(false);
         }
 
-        var mesh = new WhisperMesh(server, list, transports, size);
+        var mesh = new WhisperMesh(server, list, transports, last, size);
+        sink.Mesh = mesh;
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (list.Any(n => n.Members.Count(m => m.Status == MemberStatus.Up) < nodes))
         {
@@ -98,10 +116,11 @@ public sealed class WhisperMesh : IMesh
         return (d, b);
     }
 
-    public async ValueTask<bool> BroadcastAsync(int origin, long seq, CancellationToken ct)
+    public ValueTask<bool> BroadcastAsync(int origin, long seq, CancellationToken ct)
     {
-        await _nodes[origin].BroadcastAsync(Payload.Text(origin, seq, _size), ct).ConfigureAwait(false);
-        return true;
+        Span<byte> text = stackalloc byte[Math.Max(_size, 20)];
+        var length = Payload.WriteUtf8Text(text, origin, seq, _size);
+        return new ValueTask<bool>(_nodes[origin].TryBroadcast(text[..length]));
     }
 
     /// <summary>Engine counters summed over the nodes (acks, nacks, retransmissions, flow-control waits).</summary>
@@ -123,22 +142,29 @@ public sealed class WhisperMesh : IMesh
         return (acks, nacks, retx, deferred, chunks, control, datagrams);
     }
 
+    /// <summary>On <paramref name="node"/>'s driver thread, for every message it delivers.</summary>
+    private void OnDelivery(int node, in WhisperDelivery d)
+    {
+        if (d.To is null && Payload.TryReadUtf8Text(d.Utf8Text, out var origin, out var seq) && origin != node && (uint)origin < (uint)Nodes)
+        {
+            if (seq <= _last[node][origin])
+            {
+                Interlocked.Increment(ref _violations);
+            }
+
+            _last[node][origin] = seq;
+            Delivered?.Invoke(node, origin, seq);
+        }
+    }
+
+    /// <summary>Drains the node's other events (member changes); messages go to <see cref="OnDelivery"/>.</summary>
     private async Task ReadAsync(int node)
     {
         try
         {
             await foreach (var e in _nodes[node].Events.ConfigureAwait(false))
             {
-                if (e is ChatMessage { To: null } m && Payload.TryReadText(m.Text, out var origin, out var seq) && origin != node)
-                {
-                    if (seq <= _last[node][origin])
-                    {
-                        Interlocked.Increment(ref _violations);
-                    }
-
-                    _last[node][origin] = seq;
-                    Delivered?.Invoke(node, origin, seq);
-                }
+                _ = e;
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
@@ -161,6 +187,12 @@ public sealed class WhisperMesh : IMesh
 
         await _server.DisposeAsync().ConfigureAwait(false);
     }
+}
+
+/// <summary>The mesh, once built, for the nodes' delivery handlers (they are created before it).</summary>
+internal sealed class DeliverySink
+{
+    public volatile WhisperMesh? Mesh;
 }
 
 /// <summary>Counts sent datagrams and bytes; drops received datagrams with a seeded probability (off until set).</summary>
@@ -191,6 +223,7 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
         return inner.Send(datagram, destination);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no boxed state machine per datagram
     public async ValueTask<ReceivedDatagram> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         for (var i = 0; ; i++)

@@ -187,16 +187,19 @@ internal static class HistoryBatch
 
 /// <summary>
 /// The recent broadcasts a node delivered (any way), to hand to members that join late or rejoin, and the ids it has
-/// shown, so nothing handed over twice (or also delivered live) is shown twice. Both bounded.
+/// shown, so nothing handed over twice (or also delivered live) is shown twice. Both bounded. The recent broadcasts
+/// are kept as UTF-8 in a ring of reusable buffers, so keeping one costs no allocation once the ring is warm.
 /// </summary>
 internal sealed class HistoryLog(int depth)
 {
     private const int RememberedIds = 8192;
-    private readonly Queue<HistoryEntry> _recent = new();
+    private readonly Slot[] _ring = new Slot[Math.Max(depth, 0)];
+    private int _next;
+    private int _count;
     private readonly HashSet<MessageId> _seen = [];
     private readonly Queue<MessageId> _seenOrder = new();
 
-    public int Count => _recent.Count;
+    public int Count => _count;
 
     /// <summary>True (and remembered) the first time <paramref name="id"/> is shown; false when it was shown before.</summary>
     public bool FirstSighting(MessageId id)
@@ -217,18 +220,66 @@ internal sealed class HistoryLog(int depth)
 
     public void Keep(HistoryEntry entry)
     {
-        if (depth <= 0)
+        if (_ring.Length == 0)
         {
             return;
         }
 
-        _recent.Enqueue(entry);
-        while (_recent.Count > depth)
+        ref var slot = ref Take(entry.Id, entry.From, Encoding.UTF8.GetByteCount(entry.Text), entry.At);
+        slot.Length = Encoding.UTF8.GetBytes(entry.Text, slot.Text!);
+    }
+
+    /// <summary>Keeps a broadcast given as its UTF-8 text (copied).</summary>
+    public void Keep(MessageId id, string from, ReadOnlySpan<byte> utf8Text, DateTimeOffset at)
+    {
+        if (_ring.Length == 0)
         {
-            _recent.Dequeue();
+            return;
         }
+
+        ref var slot = ref Take(id, from, utf8Text.Length, at);
+        utf8Text.CopyTo(slot.Text!);
+        slot.Length = utf8Text.Length;
     }
 
     /// <summary>The most recent <paramref name="max"/> entries, oldest first (the order they were shown in: a causal order).</summary>
-    public List<HistoryEntry> Recent(int max) => [.. _recent.Skip(Math.Max(0, _recent.Count - max))];
+    public List<HistoryEntry> Recent(int max)
+    {
+        var take = Math.Clamp(max, 0, _count);
+        var list = new List<HistoryEntry>(take);
+        for (var i = _count - take; i < _count; i++)
+        {
+            ref var slot = ref _ring[(_next - _count + i + _ring.Length) % _ring.Length];
+            list.Add(new HistoryEntry(slot.Id, slot.From!, Encoding.UTF8.GetString(slot.Text.AsSpan(0, slot.Length)), slot.At));
+        }
+
+        return list;
+    }
+
+    /// <summary>The slot of the oldest entry (or a free one), relabelled, with room for <paramref name="bytes"/> bytes.</summary>
+    private ref Slot Take(MessageId id, string from, int bytes, DateTimeOffset at)
+    {
+        ref var slot = ref _ring[_next];
+        _next = (_next + 1) % _ring.Length;
+        _count = Math.Min(_count + 1, _ring.Length);
+        slot.Id = id;
+        slot.From = from;
+        slot.At = at;
+        slot.Length = 0;
+        if (slot.Text is null || slot.Text.Length < bytes)
+        {
+            slot.Text = new byte[Math.Max(bytes, 128)];
+        }
+
+        return ref slot;
+    }
+
+    private struct Slot
+    {
+        public MessageId Id;
+        public string? From;
+        public DateTimeOffset At;
+        public byte[]? Text;
+        public int Length;
+    }
 }

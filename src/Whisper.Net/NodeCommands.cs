@@ -73,6 +73,31 @@ internal sealed class SendCommand(MessageKind kind, string? to, byte[] payload) 
     }
 }
 
+/// <summary>
+/// A broadcast from <see cref="WhisperNode.TryBroadcast(ReadOnlySpan{byte})"/>: the caller's bytes copied into a
+/// reusable buffer. Pooled by the node; owned by the driver loop from the moment it is queued until it is submitted
+/// (or dropped), then returned to the pool.
+/// </summary>
+internal sealed class RawSendCommand : NodeCommand
+{
+    private byte[] _buffer = new byte[128];
+
+    public int Length { get; private set; }
+
+    public ReadOnlySpan<byte> Payload => _buffer.AsSpan(0, Length);
+
+    public void Fill(ReadOnlySpan<byte> payload)
+    {
+        if (_buffer.Length < payload.Length)
+        {
+            _buffer = new byte[payload.Length];
+        }
+
+        payload.CopyTo(_buffer);
+        Length = payload.Length;
+    }
+}
+
 internal sealed class LeaveCommand : NodeCommand;
 
 internal sealed class StatsQuery : NodeCommand

@@ -48,3 +48,48 @@ public sealed record Rejoined(MemberRef Self, IReadOnlyList<MemberRef> Members) 
 /// <summary>After <see cref="Evicted"/>: the group refused the new incarnation (for instance full meanwhile); the node stops.</summary>
 public sealed record RejoinFailed(Whisper.Protocol.Wire.DenyReason Reason, string Message) : WhisperEvent;
 
+
+/// <summary>
+/// A delivered message handed to <see cref="WhisperNodeOptions.DeliveryHandler"/>: the same facts as
+/// <see cref="ChatMessage"/>, but the text stays UTF-8 bytes in the node's own buffers, so delivering it allocates
+/// nothing. Valid only during the handler call: copy (or decode) what must outlive it.
+/// </summary>
+public readonly ref struct WhisperDelivery
+{
+    public WhisperDelivery(MessageId id, string from, string? to, ReadOnlySpan<byte> utf8Text, ReadOnlySpan<ClockEntry> deps, DateTimeOffset receivedAt, Arrival arrival)
+    {
+        Id = id;
+        From = from;
+        To = to;
+        Utf8Text = utf8Text;
+        Deps = deps;
+        ReceivedAt = receivedAt;
+        Arrival = arrival;
+    }
+
+    /// <summary>Unique identity: kind, origin incarnation, (recipient,) and sequence.</summary>
+    public MessageId Id { get; }
+
+    public MessageKind Kind => Id.Kind;
+
+    /// <summary>The sender's name.</summary>
+    public string From { get; }
+
+    /// <summary>The recipient's name for private messages; null for broadcasts.</summary>
+    public string? To { get; }
+
+    /// <summary>The message text as the sender's UTF-8 bytes (not validated: decode with replacement, as <see cref="ChatMessage.Text"/> does).</summary>
+    public ReadOnlySpan<byte> Utf8Text { get; }
+
+    /// <summary>The causal dependencies (chunk counts per origin incarnation, sorted by member); empty for history and late messages.</summary>
+    public ReadOnlySpan<ClockEntry> Deps { get; }
+
+    /// <summary>As <see cref="ChatMessage.ReceivedAt"/>.</summary>
+    public DateTimeOffset ReceivedAt { get; }
+
+    /// <summary>As <see cref="ChatMessage.Arrival"/>.</summary>
+    public Arrival Arrival { get; }
+}
+
+/// <summary>Receives each delivered message on the node's driver thread (see <see cref="WhisperNodeOptions.DeliveryHandler"/>).</summary>
+public delegate void WhisperDeliveryHandler(in WhisperDelivery delivery);

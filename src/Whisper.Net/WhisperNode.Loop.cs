@@ -143,6 +143,14 @@ public sealed partial class WhisperNode
 
                 break;
 
+            case RawSendCommand raw:
+                if (_pending.Count > 0 || !TrySubmitRaw(raw))
+                {
+                    _pending.Enqueue(raw);
+                }
+
+                break;
+
             case LeaveCommand:
                 if (_pending.Count > 0)
                 {
@@ -214,12 +222,35 @@ public sealed partial class WhisperNode
         }
     }
 
+    /// <summary>Hands a <see cref="TryBroadcast"/> send to the engine. False when flow control refused it (it stays pending, in order).</summary>
+    private bool TrySubmitRaw(RawSendCommand command)
+    {
+        var result = _engine.Broadcast(command.Payload, Now());
+        switch (result.Status)
+        {
+            case SendStatus.Accepted:
+                _drainDue = true;
+                break;
+            case SendStatus.WindowFull:
+                _deferred++;
+                return false;
+            case SendStatus.NotJoined when _rejoining:
+                return false; // sent by the new incarnation once it is a member
+            default:
+                _rawDropped++; // not a member any more (TryBroadcast checked the size)
+                break;
+        }
+
+        ReturnRaw(command);
+        return true;
+    }
+
     /// <summary>Retries waiting commands in order until one is refused again (called after network or timer input).</summary>
     private void FlushPending()
     {
         while (!_finished && _pending.TryPeek(out var head))
         {
-            if (head is SendCommand send && !TrySubmit(send))
+            if ((head is SendCommand send && !TrySubmit(send)) || (head is RawSendCommand raw && !TrySubmitRaw(raw)))
             {
                 return;
             }
@@ -252,17 +283,22 @@ public sealed partial class WhisperNode
     // ------------------------------------------------------------------ history and late messages
 
     /// <summary>A broadcast delivered live: shown unless history already showed it; kept for members that join later.</summary>
-    private void ShowBroadcast(DeliveredMessage m)
+    private void ShowBroadcast(in DeliveryView m)
     {
         if (!_history.FirstSighting(m.Id))
         {
             return;
         }
 
-        var text = Encoding.UTF8.GetString(m.Payload);
         var now = _time.GetUtcNow();
-        _history.Keep(new HistoryEntry(m.Id, m.From.Name, text, now));
-        Show(new ChatMessage(m.Id, m.Kind, m.From.Name, null, text, m.Deps, now));
+        _history.Keep(m.Id, m.From.Name, m.Payload, now);
+        if (_options.DeliveryHandler is { } handler && _holdLiveUntil is null)
+        {
+            Deliver(handler, new WhisperDelivery(m.Id, m.From.Name, null, m.Payload, m.Deps, now, Arrival.Live)); // no allocation
+            return;
+        }
+
+        Show(new ChatMessage(m.Id, m.Kind, m.From.Name, null, Encoding.UTF8.GetString(m.Payload), ClockOf(m.Deps), now));
     }
 
     /// <summary>
@@ -278,8 +314,36 @@ public sealed partial class WhisperNode
             return;
         }
 
-        _events.Writer.TryWrite(message);
+        Emit(message);
     }
+
+    /// <summary>A message leaves the node: to <see cref="WhisperNodeOptions.DeliveryHandler"/> when set, else to <see cref="Events"/>.</summary>
+    private void Emit(ChatMessage message)
+    {
+        if (_options.DeliveryHandler is not { } handler)
+        {
+            _events.Writer.TryWrite(message);
+            return;
+        }
+
+        // Held, history and late messages (rare): back to UTF-8 for the handler.
+        Deliver(handler, new WhisperDelivery(
+            message.Id, message.From, message.To, Encoding.UTF8.GetBytes(message.Text), message.Deps.EntrySpan, message.ReceivedAt, message.Arrival));
+    }
+
+    private void Deliver(WhisperDeliveryHandler handler, in WhisperDelivery delivery)
+    {
+        try
+        {
+            handler(delivery);
+        }
+        catch (Exception ex)
+        {
+            Log.DeliveryHandlerFailed(_logger, Self.Name, delivery.Id.ToString(), ex);
+        }
+    }
+
+    private static VectorClock ClockOf(ReadOnlySpan<ClockEntry> deps) => deps.IsEmpty ? VectorClock.Empty : VectorClock.From(deps.ToArray());
 
     private void ReleaseHeldLive()
     {
@@ -288,7 +352,7 @@ public sealed partial class WhisperNode
         {
             if (m is not null)
             {
-                _events.Writer.TryWrite(m);
+                Emit(m);
             }
         }
 
@@ -296,9 +360,9 @@ public sealed partial class WhisperNode
         _heldIndex.Clear();
     }
 
-    private void OnPrivatePayload(DeliveredMessage m)
+    private void OnPrivatePayload(in DeliveryView m)
     {
-        var payload = m.Payload.AsSpan();
+        var payload = m.Payload;
         if (payload.IsEmpty)
         {
             _malformedPayloads++;
@@ -307,8 +371,11 @@ public sealed partial class WhisperNode
 
         switch (payload[0])
         {
+            case AppPayload.Text when _options.DeliveryHandler is { } handler && _holdLiveUntil is null:
+                Deliver(handler, new WhisperDelivery(m.Id, m.From.Name, m.To?.Name, payload[1..], m.Deps, _time.GetUtcNow(), Arrival.Live));
+                break;
             case AppPayload.Text:
-                Show(new ChatMessage(m.Id, m.Kind, m.From.Name, m.To?.Name, Encoding.UTF8.GetString(payload[1..]), m.Deps, _time.GetUtcNow()));
+                Show(new ChatMessage(m.Id, m.Kind, m.From.Name, m.To?.Name, Encoding.UTF8.GetString(payload[1..]), ClockOf(m.Deps), _time.GetUtcNow()));
                 break;
             case AppPayload.HistoryRequest when AppPayload.TryReadRequest(payload, out var max):
                 var batches = HistoryBatch.Encode(_history.Recent(Math.Min(max, _options.HistoryDepth)), late: false, _options.Engine.MaxMessageBytes);
@@ -328,13 +395,13 @@ public sealed partial class WhisperNode
                         // Delivered here live but held for this very answer: shown at its place in the answerer's causal
                         // order, marked like the batch (the answerer had it before we were caught up), so a later entry
                         // that answers it never comes first.
-                        _events.Writer.TryWrite(_heldLive[heldAt]! with { Arrival = arrival, Deps = VectorClock.Empty });
+                        Emit(_heldLive[heldAt]! with { Arrival = arrival, Deps = VectorClock.Empty });
                         _heldLive[heldAt] = null;
                     }
                     else if (_history.FirstSighting(e.Id))
                     {
                         _history.Keep(e);
-                        _events.Writer.TryWrite(new ChatMessage(e.Id, MessageKind.Broadcast, e.From, null, e.Text, VectorClock.Empty, e.At, arrival));
+                        Emit(new ChatMessage(e.Id, MessageKind.Broadcast, e.From, null, e.Text, VectorClock.Empty, e.At, arrival));
                     }
                 }
 
@@ -466,9 +533,16 @@ public sealed partial class WhisperNode
             }
         }
 
-        while (_engine.TryPollEvent(out var engineEvent))
+        while (_engine.TryPollOutput(out var engineEvent, out var delivery))
         {
-            Publish(engineEvent);
+            if (engineEvent is null)
+            {
+                OnDelivered(delivery); // a view into the engine's buffers: used before the next engine call
+            }
+            else
+            {
+                Publish(engineEvent);
+            }
         }
 
         if (_holdLiveUntil is { } until && Now() >= until)
@@ -509,21 +583,22 @@ public sealed partial class WhisperNode
         }
     }
 
+    private void OnDelivered(in DeliveryView m)
+    {
+        if (m.Kind == MessageKind.Broadcast)
+        {
+            ShowBroadcast(m);
+        }
+        else
+        {
+            OnPrivatePayload(m);
+        }
+    }
+
     private void Publish(EngineEvent engineEvent)
     {
         switch (engineEvent)
         {
-            case MessageEvent { Message: var m }:
-                if (m.Kind == MessageKind.Broadcast)
-                {
-                    ShowBroadcast(m);
-                }
-                else
-                {
-                    OnPrivatePayload(m);
-                }
-
-                break;
             case MemberStatusEvent status:
                 if (status.Status is MemberStatus.Down or MemberStatus.Left && status.Member.Name == _historyFrom)
                 {
@@ -731,7 +806,7 @@ public sealed partial class WhisperNode
         Log.Closed(_logger, Self.ToString(), State);
     }
 
-    private static void Fail(NodeCommand command, Exception error)
+    private void Fail(NodeCommand command, Exception error)
     {
         switch (command)
         {
@@ -740,6 +815,10 @@ public sealed partial class WhisperNode
                 break;
             case StatsQuery query:
                 query.Completion.TrySetException(error);
+                break;
+            case RawSendCommand raw:
+                Interlocked.Increment(ref _rawDropped); // the node stopped before the engine took it
+                ReturnRaw(raw);
                 break;
         }
     }
@@ -799,6 +878,9 @@ public sealed partial class WhisperNode
 
         [LoggerMessage(EventId = 19, Level = LogLevel.Information, Message = "{Self} got no history from {From} in time; showing live messages")]
         public static partial void HistoryTimedOut(ILogger logger, string self, string from);
+
+        [LoggerMessage(EventId = 20, Level = LogLevel.Error, Message = "{Self}: the delivery handler threw on {Message}; the message counts as delivered")]
+        public static partial void DeliveryHandlerFailed(ILogger logger, string self, string message, Exception exception);
 
         [LoggerMessage(EventId = 18, Level = LogLevel.Debug, Message = "{Self} hands {To} its last {Count} broadcasts in {Batches} batch(es)")]
         public static partial void ServingHistory(ILogger logger, string self, string to, int count, int batches);

@@ -72,6 +72,9 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private long _sendFailures;
     private long _oversized;
     private long _deferred;
+    private readonly Stack<RawSendCommand> _rawPool = new();
+    private int _rawQueued;
+    private long _rawDropped;
 
     private WhisperNode(WhisperNodeOptions options, IDatagramTransport transport, ILoggerFactory loggers, TimeProvider time)
     {
@@ -199,6 +202,65 @@ public sealed partial class WhisperNode : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(text);
         return SubmitAsync(new SendCommand(MessageKind.Broadcast, null, Encode(text)), cancellationToken);
+    }
+
+    /// <summary>
+    /// Broadcasts <paramref name="utf8Text"/> (the message text as UTF-8; copied, the caller keeps its buffer) without
+    /// allocating: for high-rate senders. True when the node queued it: the engine sends it in order after the
+    /// broadcasts queued before it, exactly like <see cref="BroadcastAsync"/>, unless the node stops or leaves first.
+    /// False, without side effects, when the node is not a member right now or already holds
+    /// <see cref="WhisperNodeOptions.MaxQueuedBroadcasts"/> such sends that wait for flow control (back-pressure: try
+    /// again later). Thread-safe; the message id is not reported (it appears in every member's delivery).
+    /// </summary>
+    /// <exception cref="MessageTooLargeException">The text exceeds <see cref="EngineOptions.MaxMessageBytes"/>.</exception>
+    public bool TryBroadcast(ReadOnlySpan<byte> utf8Text)
+    {
+        var max = _options.Engine.MaxMessageBytes;
+        if (utf8Text.Length > max)
+        {
+            throw new MessageTooLargeException(utf8Text.Length, max);
+        }
+
+        if (State != EngineState.Joined || _loop.IsCompleted)
+        {
+            return false;
+        }
+
+        if (Interlocked.Increment(ref _rawQueued) > _options.MaxQueuedBroadcasts)
+        {
+            Interlocked.Decrement(ref _rawQueued);
+            return false;
+        }
+
+        RawSendCommand? command;
+        lock (_rawPool)
+        {
+            _rawPool.TryPop(out command);
+        }
+
+        command ??= new RawSendCommand();
+        command.Fill(utf8Text);
+        if (!_inbox.Writer.TryWrite(NodeInput.ForCommand(command)))
+        {
+            ReturnRaw(command);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>A <see cref="TryBroadcast"/> send is done (submitted or dropped): its command goes back to the pool.</summary>
+    private void ReturnRaw(RawSendCommand command)
+    {
+        lock (_rawPool)
+        {
+            if (_rawPool.Count < _options.MaxQueuedBroadcasts)
+            {
+                _rawPool.Push(command);
+            }
+        }
+
+        Interlocked.Decrement(ref _rawQueued);
     }
 
     /// <summary>Sends <paramref name="text"/> to the member named <paramref name="to"/> only; completes when the engine accepted it.</summary>

@@ -67,6 +67,23 @@ public sealed record WhisperNodeOptions
     /// </summary>
     public int HistoryDepth { get; init; } = 200;
 
+    /// <summary>
+    /// Optional allocation-free delivery: when set, every delivered message (broadcast or private, live, history or
+    /// late) is handed to this handler as a <see cref="WhisperDelivery"/> (UTF-8 bytes, valid during the call) instead
+    /// of being written to <see cref="WhisperNode.Events"/> as a <see cref="ChatMessage"/>; member changes and the other
+    /// events still go to <see cref="WhisperNode.Events"/>. Same guarantees and order as the <see cref="ChatMessage"/>s
+    /// would have had. It runs on the node's driver thread, inside the protocol loop: it must return quickly and must
+    /// not block or wait for the node (no <c>await</c> on the node's tasks); hand work to another thread if needed.
+    /// An exception it throws is logged and the message counts as delivered.
+    /// </summary>
+    public WhisperDeliveryHandler? DeliveryHandler { get; init; }
+
+    /// <summary>
+    /// How many <see cref="WhisperNode.TryBroadcast(ReadOnlySpan{byte})"/> sends may wait for the engine (flow control)
+    /// before further calls return false (back-pressure). 1-4096.
+    /// </summary>
+    public int MaxQueuedBroadcasts { get; init; } = 64;
+
     internal TimeSpan EffectiveLeaveTimeout => LeaveTimeout ?? Engine.LeaveLinger + TimeSpan.FromSeconds(3);
 
     /// <summary>Throws when the options cannot work (invalid name, bad engine settings, bad fault rates).</summary>
@@ -82,6 +99,11 @@ public sealed record WhisperNodeOptions
         if (HistoryDepth is < 0 or > 10_000)
         {
             throw new ArgumentOutOfRangeException(nameof(HistoryDepth), HistoryDepth, "must be 0-10000 broadcasts");
+        }
+
+        if (MaxQueuedBroadcasts is < 1 or > 4096)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxQueuedBroadcasts), MaxQueuedBroadcasts, "must be 1-4096 sends");
         }
 
         if (Peer is { Port: 0 })
