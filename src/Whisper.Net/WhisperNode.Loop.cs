@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using System.Text;
 using System.Threading.Channels;
@@ -40,8 +39,13 @@ public sealed partial class WhisperNode
             AfterInput(isTimeout: false);
             Rearm();
             var reader = _inbox.Reader;
-            while (!_finished && await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
+
+            // The wait takes no token: a bounded channel reuses one waiter for an uncancellable wait but allocates one per
+            // wait otherwise. Stopping wakes the loop with a tick instead, and every round checks the token.
+            using var wake = _stop.Token.UnsafeRegister(static s => ((WhisperNode)s!)._inbox.Writer.TryWrite(NodeInput.Tick), this);
+            while (!_finished && await reader.WaitToReadAsync().ConfigureAwait(false))
             {
+                _stop.Token.ThrowIfCancellationRequested();
                 // Every TryRead consumes an item, so a batch is bounded by what was queued. Transmits are drained once per
                 // batch (at most MaxBatch inputs): chunks of several sends and acks for several datagrams share datagrams.
                 // Timers run once everything queued was fed to the engine: an ack waiting in the inbox counts before a
@@ -114,7 +118,7 @@ public sealed partial class WhisperNode
                 }
                 finally
                 {
-                    ArrayPool<byte>.Shared.Return(input.Buffer!);
+                    _datagramBuffers.Return(input.Buffer!);
                 }
 
                 _drainDue = true;
@@ -741,7 +745,7 @@ public sealed partial class WhisperNode
                 continue;
             }
 
-            var copy = ArrayPool<byte>.Shared.Rent(Math.Max(received.Length, 1));
+            var copy = _datagramBuffers.Rent();
             buffer.AsSpan(0, received.Length).CopyTo(copy);
             try
             {
@@ -749,7 +753,7 @@ public sealed partial class WhisperNode
             }
             catch (Exception ex) when (ex is ChannelClosedException or OperationCanceledException)
             {
-                ArrayPool<byte>.Shared.Return(copy);
+                _datagramBuffers.Return(copy);
                 return;
             }
         }
@@ -791,7 +795,7 @@ public sealed partial class WhisperNode
         {
             if (input.Buffer is { } buffer)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                _datagramBuffers.Return(buffer);
             }
             else if (input.Command is { } command)
             {

@@ -73,6 +73,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private long _oversized;
     private long _deferred;
     private readonly Stack<RawSendCommand> _rawPool = new();
+    private readonly DatagramBufferPool _datagramBuffers = new();
     private int _rawQueued;
     private long _rawDropped;
 

@@ -26,11 +26,21 @@ public sealed class VectorClock : IEquatable<VectorClock>
     /// <summary>The most entries a clock may carry on the wire (members plus recently departed incarnations).</summary>
     public const int MaxEntries = 64;
 
-    private readonly ClockEntry[] _entries;
+    // Not readonly only for scratch clocks (CreateScratch): the engine's reusable ack clocks, never handed out beyond one call.
+    private ClockEntry[] _entries;
 
     public static VectorClock Empty { get; } = new([]);
 
     private VectorClock(ClockEntry[] sortedNonZero) => _entries = sortedNonZero;
+
+    /// <summary>
+    /// A clock whose entries the owner replaces with <see cref="ResetScratch"/>: for the decoder's and the engine's
+    /// reusable ack frames only. It must never escape the call that filled it (it would change under its holder).
+    /// </summary>
+    internal static VectorClock CreateScratch() => new([]);
+
+    /// <summary>Scratch clocks only: takes <paramref name="sortedNonZero"/> (strictly ascending, no zero values) as the entries.</summary>
+    internal void ResetScratch(ClockEntry[] sortedNonZero) => _entries = sortedNonZero;
 
     public IReadOnlyList<ClockEntry> Entries => _entries;
 

@@ -751,7 +751,7 @@ public sealed partial class WhisperEngine
 
             if (p.AckPending || p.AckNow)
             {
-                var ack = new AckFrame(ReceivedClock(), p.PrivContig);
+                var ack = OutgoingAck(p.PrivContig); // reused: encoded by this poll, never kept
                 var size = WireCodec.FrameSize(ack);
                 if (size <= room)
                 {
@@ -2369,9 +2369,38 @@ public sealed partial class WhisperEngine
         }
 
         return VectorClock.FromOwnedArray(entries);
+    }
 
-        // An adopted base is "before our time", not chunks we hold: advertising it would send others asking us for them.
-        static bool Advertised(OriginStream o) => o.BaseKnown && o.Contig > 0 && !(o.Adopted && o.Contig <= o.Base);
+    /// <summary>An adopted base is "before our time", not chunks we hold: advertising it would send others asking us for them.</summary>
+    private static bool Advertised(OriginStream o) => o.BaseKnown && o.Contig > 0 && !(o.Adopted && o.Contig <= o.Base);
+
+    /// <summary>The ack to send now: <see cref="ReceivedClock"/> in the engine's one reusable ack frame (no allocation).</summary>
+    private AckFrame OutgoingAck(ulong privateReceived)
+    {
+        var k = 0;
+        foreach (var o in _originOrder)
+        {
+            if (Advertised(o))
+            {
+                if (k == _ackScratch.Length)
+                {
+                    Array.Resize(ref _ackScratch, k * 2);
+                }
+
+                var e = new ClockEntry(o.Id, o.Contig);
+                var j = k - 1;
+                while (j >= 0 && _ackScratch[j].Member.Value > e.Member.Value)
+                {
+                    _ackScratch[j + 1] = _ackScratch[j];
+                    j--;
+                }
+
+                _ackScratch[j + 1] = e;
+                k++;
+            }
+        }
+
+        return _outgoingAck.Fill(_ackScratch.AsSpan(0, k), privateReceived);
     }
 
     /// <summary>Splits a payload into chunk payloads that fit one datagram each (the first also carries deps).</summary>

@@ -15,6 +15,8 @@ public sealed partial class WhisperEngine
     private ClockEntry[] _deliveryDeps = new ClockEntry[256];
     private int _deliveryDepsUsed;
     private ClockEntry[] _depsScratch = new ClockEntry[VectorClock.MaxEntries];
+    private ClockEntry[] _ackScratch = new ClockEntry[VectorClock.MaxEntries];
+    private readonly ReusableAck _outgoingAck = new();
 
     /// <summary>The pool of this engine's broadcast chunks (for tests that prove chunks are returned, and diagnostics).</summary>
     internal FramePool ChunkPool => _pool;

@@ -13,12 +13,28 @@ namespace Whisper.Protocol.Wire;
 public sealed class FramePool(int maxPooled = 8192)
 {
     private readonly Stack<ChunkFrame> _free = new();
+    private readonly List<ReusableAck> _acks = [];
+    private int _acksInUse;
 
     /// <summary>Chunks rented and not yet returned (for tests and diagnostics).</summary>
     public int Outstanding { get; private set; }
 
     /// <summary>Chunks waiting in the pool.</summary>
     public int Available => _free.Count;
+
+    /// <summary>Decoder side: a new datagram begins; the acks handed out for the previous one are reused from now on.</summary>
+    internal void BeginDatagram() => _acksInUse = 0;
+
+    /// <summary>An ack with <paramref name="entries"/> (strictly ascending ids) as its clock, valid until the next datagram.</summary>
+    internal AckFrame RentAck(ReadOnlySpan<ClockEntry> entries, ulong privateReceived)
+    {
+        if (_acksInUse == _acks.Count)
+        {
+            _acks.Add(new ReusableAck());
+        }
+
+        return _acks[_acksInUse++].Fill(entries, privateReceived);
+    }
 
     internal ChunkFrame RentChunk(MemberId origin, ulong seq, ChunkFlags flags, bool hasDeps, ReadOnlySpan<ClockEntry> deps, ReadOnlySpan<byte> payload)
     {
@@ -49,5 +65,51 @@ public sealed class FramePool(int maxPooled = 8192)
         {
             _free.Push(chunk);
         }
+    }
+}
+
+/// <summary>
+/// An <see cref="AckFrame"/> whose clock is a scratch clock: one exact-length entry array per clock size, so that
+/// filling it again allocates nothing once every size in use was seen.
+/// </summary>
+internal sealed class ReusableAck
+{
+    private readonly VectorClock _clock = VectorClock.CreateScratch();
+    private readonly ClockEntry[]?[] _bySize = new ClockEntry[VectorClock.MaxEntries + 1][];
+    private readonly AckFrame _frame;
+
+    public ReusableAck() => _frame = new AckFrame(_clock, 0);
+
+    /// <summary>Copies the non-zero entries of <paramref name="entries"/> (strictly ascending ids) into the clock.</summary>
+    public AckFrame Fill(ReadOnlySpan<ClockEntry> entries, ulong privateReceived)
+    {
+        var nonZero = 0;
+        foreach (var e in entries)
+        {
+            nonZero += e.Value != 0 ? 1 : 0;
+        }
+
+        ClockEntry[] exact;
+        if (nonZero < _bySize.Length)
+        {
+            exact = _bySize[nonZero] ??= new ClockEntry[nonZero];
+        }
+        else
+        {
+            exact = new ClockEntry[nonZero]; // more entries than a wire clock may carry: the engine's own clock, rare
+        }
+
+        var k = 0;
+        foreach (var e in entries)
+        {
+            if (e.Value != 0)
+            {
+                exact[k++] = e;
+            }
+        }
+
+        _clock.ResetScratch(exact);
+        _frame.Reset(privateReceived);
+        return _frame;
     }
 }

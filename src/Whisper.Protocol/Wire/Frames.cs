@@ -238,10 +238,35 @@ public sealed record PrivateChunkFrame(ulong Seq, ChunkFlags Flags, VectorClock?
 /// Cumulative acknowledgement: for each broadcast origin, the highest chunk sequence received without gaps
 /// (<see cref="Received"/>, origin to count), and the highest private chunk received from header.To.
 /// Doubles as the anti-entropy digest that lets members find and fill each other's gaps.
+/// An ack decoded with a <see cref="FramePool"/> (or built by the engine to send) is reused with its clock: it is valid
+/// only until the next decode with that pool (or the next poll): read it, never keep it or its clock.
 /// </summary>
-public sealed record AckFrame(VectorClock Received, ulong PrivateReceived) : Frame
+public sealed record AckFrame : Frame
 {
+    public AckFrame(VectorClock Received, ulong PrivateReceived)
+    {
+        this.Received = Received;
+        this.PrivateReceived = PrivateReceived;
+    }
+
+    public VectorClock Received { get; private set; }
+
+    public ulong PrivateReceived { get; private set; }
+
     public override FrameType Type => FrameType.Ack;
+
+    /// <summary>Reusable instances only (their clock is a scratch clock of the same owner).</summary>
+    internal void Reset(ulong privateReceived) => PrivateReceived = privateReceived;
+
+    public bool Equals(AckFrame? other) => other is not null && Received.Equals(other.Received) && PrivateReceived == other.PrivateReceived;
+
+    public override int GetHashCode() => HashCode.Combine(Received, PrivateReceived);
+
+    public void Deconstruct(out VectorClock Received, out ulong PrivateReceived)
+    {
+        Received = this.Received;
+        PrivateReceived = this.PrivateReceived;
+    }
 
     public override string Describe() => $"Ack recv={Received} priv={PrivateReceived}";
 }

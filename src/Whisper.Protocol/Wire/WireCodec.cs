@@ -52,6 +52,7 @@ public static class WireCodec
         ArgumentNullException.ThrowIfNull(frames);
         header = default;
         var start = frames.Count;
+        pool?.BeginDatagram();
         var status = DecodeCore(datagram, out header, frames, pool);
         if (status != DecodeStatus.Ok)
         {
@@ -141,7 +142,7 @@ public static class WireCodec
             {
                 case FrameType.Chunk: frame = pool is null ? ReadChunk(ref br) : ReadPooledChunk(ref br, pool); break;
                 case FrameType.PrivateChunk: frame = ReadPrivateChunk(ref br); break;
-                case FrameType.Ack: frame = ReadAck(ref br); break;
+                case FrameType.Ack: frame = pool is null ? ReadAck(ref br) : ReadPooledAck(ref br, pool); break;
                 case FrameType.Nack: frame = ReadNack(ref br); break;
                 case FrameType.Intro: frame = ReadIntro(ref br); break;
                 case FrameType.Ping: frame = br.TryReadU64(out var ping) ? new PingFrame(ping) : null; break;
@@ -254,6 +255,12 @@ public static class WireCodec
 
     private static AckFrame? ReadAck(ref WireReader r) =>
         TryReadClock(ref r, out var received) && r.TryReadVarint(out var priv) ? new AckFrame(received!, priv) : null;
+
+    private static AckFrame? ReadPooledAck(ref WireReader r, FramePool pool)
+    {
+        Span<ClockEntry> entries = stackalloc ClockEntry[VectorClock.MaxEntries];
+        return TryReadClockEntries(ref r, entries, out var count) && r.TryReadVarint(out var priv) ? pool.RentAck(entries[..count], priv) : null;
+    }
 
     private static NackFrame? ReadNack(ref WireReader r)
     {
