@@ -580,12 +580,19 @@ public sealed partial class WhisperNode
         }
 
         _state = (int)_engine.State;
-        if (_membersDirty || isTimeout)
+        // Member changes refresh the snapshot at once; timer rounds (for round-trip times) at most every MembersRefresh,
+        // since a busy node runs its timers every few milliseconds and each snapshot is a new list.
+        if (_membersDirty || (isTimeout && Now() - _membersAt >= MembersRefresh))
         {
             _membersDirty = false;
+            _membersAt = Now();
             _members = Array.AsReadOnly<MemberSnapshot>([.. _engine.Members]);
         }
     }
+
+    private static readonly TimeSpan MembersRefresh = TimeSpan.FromMilliseconds(100);
+
+    private TimeSpan _membersAt = TimeSpan.MinValue / 2;
 
     private void OnDelivered(in DeliveryView m)
     {
