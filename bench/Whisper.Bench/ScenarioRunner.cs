@@ -14,7 +14,7 @@ public sealed record BenchOptions
     public IReadOnlyList<double> Losses { get; init; } = [0, 0.1];
     public IReadOnlyList<string> Scenarios { get; init; } = ["udp-raw", "litenetlib", "whisper"];
     public int Seed { get; init; } = 42;
-    public int InFlightPerNode { get; init; } = 16;
+    public int InFlightPerNode { get; init; } = 64;
 
     /// <summary>Run the Whisper mesh with one process per node (<see cref="ProcessWhisperMesh"/>), started with <see cref="Launcher"/>.</summary>
     public bool ProcessPerNode { get; init; }

@@ -746,9 +746,10 @@ public sealed partial class WhisperEngine
                 }
             }
 
+            VectorClock? previousDeps = null; // chunks after the first write their deps as a delta against the one before
             while (p.Outbox.TryPeek(out var frame))
             {
-                var size = WireCodec.FrameSize(frame);
+                var size = WireCodec.FrameSize(frame, previousDeps);
                 if (size > room)
                 {
                     if (_writing.Count == 0)
@@ -762,6 +763,7 @@ public sealed partial class WhisperEngine
 
                 _writing.Add(p.Outbox.Dequeue());
                 room -= size;
+                previousDeps = WireCodec.DepsOf(frame, previousDeps);
             }
 
             if (_writing.Count == 0)

@@ -33,6 +33,13 @@ public enum ChunkFlags : byte
 
     /// <summary>The last chunk of a message.</summary>
     Last = 2,
+
+    /// <summary>
+    /// Wire only (with <see cref="First"/>): the deps clock is encoded as a delta against the deps of the previous
+    /// chunk in the same datagram. <see cref="WireCodec"/> sets it when that is shorter and clears it on decode, so frames
+    /// never carry it.
+    /// </summary>
+    DeltaDeps = 4,
 }
 
 /// <summary>Which stream a negative ack refers to.</summary>

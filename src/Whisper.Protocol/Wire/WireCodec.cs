@@ -108,6 +108,7 @@ public static class WireCodec
             return DecodeStatus.Truncated; // a datagram carries at least one frame
         }
 
+        VectorClock? lastDeps = null; // the base of a delta-encoded deps clock (ChunkFlags.DeltaDeps)
         while (r.Remaining > 0)
         {
             if (!r.TryReadU8(out var type) || !r.TryReadU16(out var length) || !r.TryReadBytes(length, out var body))
@@ -119,8 +120,8 @@ public static class WireCodec
             Frame? frame;
             switch ((FrameType)type)
             {
-                case FrameType.Chunk: frame = ReadChunk(ref br); break;
-                case FrameType.PrivateChunk: frame = ReadPrivateChunk(ref br); break;
+                case FrameType.Chunk: frame = ReadChunk(ref br, ref lastDeps); break;
+                case FrameType.PrivateChunk: frame = ReadPrivateChunk(ref br, ref lastDeps); break;
                 case FrameType.Ack: frame = ReadAck(ref br); break;
                 case FrameType.Nack: frame = ReadNack(ref br); break;
                 case FrameType.Intro: frame = ReadIntro(ref br); break;
@@ -150,13 +151,103 @@ public static class WireCodec
     private static bool TryReadFlags(ref WireReader r, out ChunkFlags flags)
     {
         flags = ChunkFlags.None;
-        if (!r.TryReadU8(out var f) || (f & ~0x03) != 0)
+        if (!r.TryReadU8(out var f) || (f & ~0x07) != 0 || (f & (byte)(ChunkFlags.DeltaDeps | ChunkFlags.First)) == (byte)ChunkFlags.DeltaDeps)
         {
-            return false;
+            return false; // unknown bits, or a delta without deps
         }
 
         flags = (ChunkFlags)f;
         return true;
+    }
+
+    /// <summary>Reads the deps of a chunk whose flags are <paramref name="flags"/> (full, or a delta against <paramref name="lastDeps"/>).</summary>
+    private static bool TryReadDeps(ref WireReader r, ref ChunkFlags flags, ref VectorClock? lastDeps, out VectorClock? deps)
+    {
+        deps = null;
+        if ((flags & ChunkFlags.First) == 0)
+        {
+            return true;
+        }
+
+        var ok = (flags & ChunkFlags.DeltaDeps) != 0
+            ? lastDeps is not null && TryReadDeltaClock(ref r, lastDeps, out deps)
+            : TryReadClock(ref r, out deps);
+        flags &= ~ChunkFlags.DeltaDeps;
+        lastDeps = deps;
+        return ok;
+    }
+
+    /// <summary>
+    /// A delta clock: <c>u8</c> count of replaced entries, each <c>u8</c> index into <paramref name="baseClock"/>'s entries
+    /// (strictly ascending) and <c>varint</c> value; then <c>u8</c> count of added entries, each <c>u64</c> id (strictly
+    /// ascending, not in the base) and <c>varint</c> value.
+    /// </summary>
+    private static bool TryReadDeltaClock(ref WireReader r, VectorClock baseClock, out VectorClock? clock)
+    {
+        clock = null;
+        var baseEntries = baseClock.EntrySpan;
+        if (!r.TryReadU8(out var replacedCount) || replacedCount > baseEntries.Length)
+        {
+            return false;
+        }
+
+        Span<(int Index, ulong Value)> replaced = stackalloc (int, ulong)[replacedCount];
+        var previous = -1;
+        for (var i = 0; i < replacedCount; i++)
+        {
+            if (!r.TryReadU8(out var index) || index <= previous || index >= baseEntries.Length || !r.TryReadVarint(out var value))
+            {
+                return false;
+            }
+
+            replaced[i] = (index, value);
+            previous = index;
+        }
+
+        if (!r.TryReadU8(out var added) || baseEntries.Length + added > VectorClock.MaxEntries)
+        {
+            return false;
+        }
+
+        var entries = new ClockEntry[baseEntries.Length + added];
+        baseEntries.CopyTo(entries);
+        foreach (var (index, value) in replaced)
+        {
+            entries[index] = new ClockEntry(baseEntries[index].Member, value);
+        }
+
+        ulong previousId = 0;
+        for (var i = 0; i < added; i++)
+        {
+            if (!r.TryReadU64(out var id) || id <= previousId || !r.TryReadVarint(out var value) || InBase(baseEntries, id))
+            {
+                return false;
+            }
+
+            entries[baseEntries.Length + i] = new ClockEntry(new MemberId(id), value);
+            previousId = id;
+        }
+
+        if (added > 0)
+        {
+            Array.Sort(entries, static (a, b) => a.Member.Value.CompareTo(b.Member.Value));
+        }
+
+        clock = VectorClock.FromSortedUnchecked(entries);
+        return true;
+
+        static bool InBase(ReadOnlySpan<ClockEntry> entries, ulong id)
+        {
+            foreach (var e in entries)
+            {
+                if (e.Member.Value == id)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     private static bool TryReadPayload(ref WireReader r, out ReadOnlyMemory<byte> payload)
@@ -171,15 +262,10 @@ public static class WireCodec
         return true;
     }
 
-    private static ChunkFrame? ReadChunk(ref WireReader r)
+    private static ChunkFrame? ReadChunk(ref WireReader r, ref VectorClock? lastDeps)
     {
-        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
-        {
-            return null;
-        }
-
-        VectorClock? deps = null;
-        if ((flags & ChunkFlags.First) != 0 && !TryReadClock(ref r, out deps))
+        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags)
+            || !TryReadDeps(ref r, ref flags, ref lastDeps, out var deps))
         {
             return null;
         }
@@ -187,15 +273,9 @@ public static class WireCodec
         return TryReadPayload(ref r, out var payload) ? new ChunkFrame(new MemberId(origin), seq, flags, deps, payload) : null;
     }
 
-    private static PrivateChunkFrame? ReadPrivateChunk(ref WireReader r)
+    private static PrivateChunkFrame? ReadPrivateChunk(ref WireReader r, ref VectorClock? lastDeps)
     {
-        if (!r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
-        {
-            return null;
-        }
-
-        VectorClock? deps = null;
-        if ((flags & ChunkFlags.First) != 0 && !TryReadClock(ref r, out deps))
+        if (!r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags) || !TryReadDeps(ref r, ref flags, ref lastDeps, out var deps))
         {
             return null;
         }
@@ -333,12 +413,27 @@ public static class WireCodec
 
     // ---------------------------------------------------------------- encoding
 
-    /// <summary>Bytes a frame takes on the wire, including its 3-byte frame header.</summary>
-    public static int FrameSize(Frame frame)
+    /// <summary>Bytes a frame takes on the wire, including its 3-byte frame header, when it is the first chunk in its datagram.</summary>
+    public static int FrameSize(Frame frame) => FrameSize(frame, null);
+
+    /// <summary>
+    /// Bytes a frame takes on the wire after a frame whose deps were <paramref name="previousDeps"/> in the same datagram
+    /// (null: no such frame): a chunk's deps are written as a delta against them when that is shorter.
+    /// Use <see cref="DepsOf"/> to carry the base from frame to frame, as <see cref="Encode(DatagramHeader, IReadOnlyList{Frame}, Span{byte})"/> does.
+    /// </summary>
+    public static int FrameSize(Frame frame, VectorClock? previousDeps)
     {
         ArgumentNullException.ThrowIfNull(frame);
-        return FrameHeaderSize + BodySize(frame);
+        return FrameHeaderSize + BodySize(frame, previousDeps);
     }
+
+    /// <summary>The deps a frame leaves as the base for the next chunk in its datagram: its own deps when it carries them, else <paramref name="previousDeps"/>.</summary>
+    public static VectorClock? DepsOf(Frame frame, VectorClock? previousDeps) => frame switch
+    {
+        ChunkFrame c when (c.Flags & ChunkFlags.First) != 0 => c.Deps ?? VectorClock.Empty,
+        PrivateChunkFrame p when (p.Flags & ChunkFlags.First) != 0 => p.Deps ?? VectorClock.Empty,
+        _ => previousDeps,
+    };
 
     /// <summary>Encodes one datagram into <paramref name="destination"/> and returns its length.</summary>
     public static int Encode(DatagramHeader header, IReadOnlyList<Frame> frames, Span<byte> destination)
@@ -346,9 +441,11 @@ public static class WireCodec
         ArgumentNullException.ThrowIfNull(frames);
         var w = new WireWriter(destination);
         WriteHeader(ref w, header);
+        VectorClock? previousDeps = null;
         for (var i = 0; i < frames.Count; i++)
         {
-            WriteFrame(ref w, frames[i]); // by index: a foreach over the interface would allocate an enumerator per datagram
+            WriteFrame(ref w, frames[i], previousDeps); // by index: a foreach over the interface would allocate an enumerator per datagram
+            previousDeps = DepsOf(frames[i], previousDeps);
         }
 
         if (w.Written > MaxDatagramSize)
@@ -362,7 +459,14 @@ public static class WireCodec
     /// <summary>Encodes one datagram into a new array (for tests, tools and the discovery server).</summary>
     public static byte[] Encode(DatagramHeader header, params Frame[] frames)
     {
-        var size = HeaderSize + frames.Sum(FrameSize);
+        var size = HeaderSize;
+        VectorClock? previousDeps = null;
+        foreach (var frame in frames)
+        {
+            size += FrameSize(frame, previousDeps);
+            previousDeps = DepsOf(frame, previousDeps);
+        }
+
         var buffer = new byte[size];
         Encode(header, frames, buffer);
         return buffer;
@@ -378,10 +482,10 @@ public static class WireCodec
         w.WriteU64(header.To.Value);
     }
 
-    internal static void WriteFrame(ref WireWriter w, Frame frame)
+    internal static void WriteFrame(ref WireWriter w, Frame frame, VectorClock? previousDeps)
     {
         EnsureEncodable(frame);
-        var body = BodySize(frame);
+        var body = BodySize(frame, previousDeps);
         if (body > ushort.MaxValue)
         {
             throw new InvalidOperationException($"frame body too large: {frame.Describe()}");
@@ -395,22 +499,14 @@ public static class WireCodec
             case ChunkFrame c:
                 w.WriteU64(c.Origin.Value);
                 w.WriteVarint(c.Seq);
-                w.WriteU8((byte)c.Flags);
-                if ((c.Flags & ChunkFlags.First) != 0)
-                {
-                    WriteClock(ref w, c.Deps ?? VectorClock.Empty);
-                }
+                WriteFlagsAndDeps(ref w, c.Flags, c.Deps, previousDeps);
 
                 w.WriteVarint((ulong)c.Payload.Length);
                 w.WriteBytes(c.Payload.Span);
                 break;
             case PrivateChunkFrame p:
                 w.WriteVarint(p.Seq);
-                w.WriteU8((byte)p.Flags);
-                if ((p.Flags & ChunkFlags.First) != 0)
-                {
-                    WriteClock(ref w, p.Deps ?? VectorClock.Empty);
-                }
+                WriteFlagsAndDeps(ref w, p.Flags, p.Deps, previousDeps);
 
                 w.WriteVarint((ulong)p.Payload.Length);
                 w.WriteBytes(p.Payload.Span);
@@ -538,13 +634,13 @@ public static class WireCodec
     private static bool MembersEncodable(IReadOnlyList<MemberRecord> members) =>
         members.All(static m => !m.Id.IsNone && MemberName.IsValid(m.Name));
 
-    private static int BodySize(Frame frame) => frame switch
+    private static int BodySize(Frame frame, VectorClock? previousDeps) => frame switch
     {
         ChunkFrame c => 8 + WireWriter.VarintSize(c.Seq) + 1
-            + ((c.Flags & ChunkFlags.First) != 0 ? ClockSize(c.Deps ?? VectorClock.Empty) : 0)
+            + ((c.Flags & ChunkFlags.First) != 0 ? DepsSize(c.Deps ?? VectorClock.Empty, previousDeps, out _) : 0)
             + WireWriter.VarintSize((ulong)c.Payload.Length) + c.Payload.Length,
         PrivateChunkFrame p => WireWriter.VarintSize(p.Seq) + 1
-            + ((p.Flags & ChunkFlags.First) != 0 ? ClockSize(p.Deps ?? VectorClock.Empty) : 0)
+            + ((p.Flags & ChunkFlags.First) != 0 ? DepsSize(p.Deps ?? VectorClock.Empty, previousDeps, out _) : 0)
             + WireWriter.VarintSize((ulong)p.Payload.Length) + p.Payload.Length,
         AckFrame a => ClockSize(a.Received) + WireWriter.VarintSize(a.PrivateReceived),
         NackFrame n => 1 + 8 + 1 + n.Missing.Sum(static r => WireWriter.VarintSize(r.First) + WireWriter.VarintSize(r.Last - r.First)),
@@ -561,6 +657,113 @@ public static class WireCodec
         JoinForwardFrame f => 8 + WireWriter.ShortStringSize(f.Name) + WireWriter.EndpointSize(f.Endpoint),
         _ => throw new InvalidOperationException($"unknown frame {frame.GetType().Name}"),
     };
+
+    /// <summary>Encoded size of a chunk's deps: as a delta against <paramref name="previousDeps"/> when possible and shorter.</summary>
+    private static int DepsSize(VectorClock deps, VectorClock? previousDeps, out bool delta)
+    {
+        var full = ClockSize(deps);
+        var deltaSize = previousDeps is null ? -1 : DeltaClockSize(previousDeps, deps);
+        delta = deltaSize >= 0 && deltaSize < full;
+        return delta ? deltaSize : full;
+    }
+
+    /// <summary>Size of <paramref name="clock"/> as a delta against <paramref name="baseClock"/>, or -1 when an entry of the base is missing (a delta cannot remove one).</summary>
+    private static int DeltaClockSize(VectorClock baseClock, VectorClock clock)
+    {
+        var size = 2; // the two counts
+        var b = baseClock.EntrySpan;
+        var c = clock.EntrySpan;
+        int i = 0, j = 0;
+        while (i < b.Length || j < c.Length)
+        {
+            if (j == c.Length || (i < b.Length && b[i].Member.Value < c[j].Member.Value))
+            {
+                return -1;
+            }
+
+            if (i == b.Length || c[j].Member.Value < b[i].Member.Value)
+            {
+                size += 8 + WireWriter.VarintSize(c[j].Value); // added
+                j++;
+                continue;
+            }
+
+            if (b[i].Value != c[j].Value)
+            {
+                size += 1 + WireWriter.VarintSize(c[j].Value); // replaced
+            }
+
+            i++;
+            j++;
+        }
+
+        return size;
+    }
+
+    private static void WriteFlagsAndDeps(ref WireWriter w, ChunkFlags flags, VectorClock? deps, VectorClock? previousDeps)
+    {
+        if ((flags & ChunkFlags.First) == 0)
+        {
+            w.WriteU8((byte)flags);
+            return;
+        }
+
+        deps ??= VectorClock.Empty;
+        DepsSize(deps, previousDeps, out var delta);
+        if (!delta)
+        {
+            w.WriteU8((byte)flags);
+            WriteClock(ref w, deps);
+            return;
+        }
+
+        w.WriteU8((byte)(flags | ChunkFlags.DeltaDeps));
+        var b = previousDeps!.EntrySpan;
+        var c = deps.EntrySpan;
+        var replaced = 0;
+        var added = 0;
+        for (int i = 0, j = 0; j < c.Length; j++)
+        {
+            if (i < b.Length && b[i].Member == c[j].Member)
+            {
+                replaced += b[i].Value != c[j].Value ? 1 : 0;
+                i++;
+            }
+            else
+            {
+                added++;
+            }
+        }
+
+        w.WriteU8((byte)replaced);
+        for (int i = 0, j = 0; j < c.Length; j++)
+        {
+            if (i < b.Length && b[i].Member == c[j].Member)
+            {
+                if (b[i].Value != c[j].Value)
+                {
+                    w.WriteU8((byte)i);
+                    w.WriteVarint(c[j].Value);
+                }
+
+                i++;
+            }
+        }
+
+        w.WriteU8((byte)added);
+        for (int i = 0, j = 0; j < c.Length; j++)
+        {
+            if (i < b.Length && b[i].Member == c[j].Member)
+            {
+                i++;
+            }
+            else
+            {
+                w.WriteU64(c[j].Member.Value);
+                w.WriteVarint(c[j].Value);
+            }
+        }
+    }
 
     internal static int ClockSize(VectorClock clock)
     {
