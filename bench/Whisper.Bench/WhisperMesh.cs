@@ -164,7 +164,7 @@ public sealed class WhisperMesh : IMesh
 }
 
 /// <summary>Counts sent datagrams and bytes; drops received datagrams with a seeded probability (off until set).</summary>
-public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : IDatagramTransport
+public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : IDatagramTransport, IBlockingDatagramReceiver
 {
     private readonly Random _random = new(seed);
     private long _datagrams;
@@ -201,6 +201,22 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
                 return d;
             }
         }
+    }
+
+    public bool SupportsBlockingReceive => inner is IBlockingDatagramReceiver { SupportsBlockingReceive: true };
+
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
+    {
+        var blocking = (IBlockingDatagramReceiver)inner;
+        while (blocking.TryReceive(buffer, timeout, out received))
+        {
+            if (LossField <= 0 || _random.NextDouble() >= LossField)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
