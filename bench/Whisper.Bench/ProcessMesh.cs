@@ -17,12 +17,13 @@ public readonly record struct NodeCounters(long Sent, long Deliveries, long Data
 /// <summary>
 /// Memory of one node process at one report: resident set (<see cref="Environment.WorkingSet"/>); from
 /// <see cref="GC.GetGCMemoryInfo()"/> the managed heap after its last collection of any generation
-/// (<see cref="GCMemoryInfo.HeapSizeBytes"/>), the managed heap after its last generation-2 collection (background or
-/// blocking; what survives a full collection: the leak indicator, 0 before the first), the large object heap after the
-/// last collection and the memory the GC has committed; and <see cref="Backlog"/>, the deliveries the node has queued
-/// for the parent's pipe and not yet written.
+/// (<see cref="GCMemoryInfo.HeapSizeBytes"/>: includes young objects and garbage already promoted to gen2), the old
+/// generations (gen2, large and pinned object heaps) after its last generation-2 collection, background or blocking
+/// (what survives a full collection, without the young generations: the leak indicator; 0 before the first), and the
+/// memory the GC has committed; the number of gen2 collections so far; and <see cref="Backlog"/>, the deliveries the node
+/// has queued for the parent's pipe and not yet written.
 /// </summary>
-public readonly record struct NodeMemory(long WorkingSet, long HeapAfterGc, long HeapAfterGen2Gc, long LohAfterGc, long Committed, long Backlog);
+public readonly record struct NodeMemory(long WorkingSet, long HeapAfterGc, long OldGenAfterGen2Gc, long Gen2Collections, long Committed, long Backlog);
 
 /// <summary>A mesh whose nodes run in other processes and report their own counters.</summary>
 public interface IExternalCost
@@ -353,7 +354,7 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
 /// (<c>b SEQ</c> broadcast, <c>l P</c> receive loss, <c>q</c> leave and exit); writes <c>ready</c> once it sees all
 /// members up, <c>d ORIGIN SEQ</c> per delivery of another node's broadcast (checking per-origin order itself), and
 /// every 100 ms <c>w TIMESTAMP SENT DELIVERED DATAGRAMS BYTES VIOLATIONS ALLOCATED CPU_TICKS WORKING_SET HEAP_AFTER_GC
-/// HEAP_AFTER_GEN2_GC LOH_AFTER_GC GC_COMMITTED BACKLOG</c> (see <see cref="NodeMemory"/>).
+/// OLD_GENERATIONS_AFTER_GEN2_GC GEN2_COLLECTIONS GC_COMMITTED BACKLOG</c> (see <see cref="NodeMemory"/>).
 /// </summary>
 public static class BenchNodeHost
 {
@@ -486,13 +487,12 @@ public static class BenchNodeHost
                             var gc = GC.GetGCMemoryInfo();
                             var (background, blocking) = (GC.GetGCMemoryInfo(GCKind.Background), GC.GetGCMemoryInfo(GCKind.FullBlocking));
                             var full = background.Index > blocking.Index ? background : blocking; // the later of the two
-                            var generations = gc.GenerationInfo;
+                            var old = full.Index == 0 ? 0 : OldGenerations(full.GenerationInfo);
                             foreach (var value in (ReadOnlySpan<long>)[
                                 Stopwatch.GetTimestamp(), Interlocked.Read(ref counts.Sent), Interlocked.Read(ref counts.Delivered),
                                 counts.Transport.Datagrams, counts.Transport.Bytes, Interlocked.Read(ref counts.Violations),
                                 GC.GetTotalAllocatedBytes(false), Environment.CpuUsage.TotalTime.Ticks, Environment.WorkingSet,
-                                gc.HeapSizeBytes, full.Index == 0 ? 0 : full.HeapSizeBytes,
-                                generations.Length > 3 ? generations[3].SizeAfterBytes : 0, gc.TotalCommittedBytes, Interlocked.Read(ref counts.Pending)])
+                                gc.HeapSizeBytes, old, GC.CollectionCount(2), gc.TotalCommittedBytes, Interlocked.Read(ref counts.Pending)])
                             {
                                 output.Write(' ');
                                 Write(output, buffer, value);
@@ -511,6 +511,18 @@ public static class BenchNodeHost
         }
 
         await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Generation 2, the large and the pinned object heap after the collection.</summary>
+    private static long OldGenerations(ReadOnlySpan<GCGenerationInfo> generations)
+    {
+        long sum = 0;
+        for (var g = 2; g < generations.Length; g++)
+        {
+            sum += generations[g].SizeAfterBytes;
+        }
+
+        return sum;
     }
 
     private static void Write(TextWriter output, char[] buffer, long value)
@@ -588,8 +600,8 @@ public sealed class MemorySeries
     private double Largest(int point, Func<NodeMemory, long> value) => _points[point].Nodes.Length == 0 ? 0 : _points[point].Nodes.Max(value) / Mb;
 
     /// <summary>
-    /// The records: node_rss_mb_*, node_heap_mb_* and node_heap_gen2gc_mb_* (start, end, max, slope_second_half_mb_per_min),
-    /// node_gc_committed_mb_end, node_report_backlog_max.
+    /// The records: node_rss_mb_*, node_heap_mb_*, node_gen2_mb_* and node_gc_committed_mb_* (start, end, max,
+    /// slope_second_half_mb_per_min), node_gc_gen2_min, node_report_backlog_max.
     /// </summary>
     public IEnumerable<BenchRecord> Records(string scenario)
     {
@@ -600,7 +612,8 @@ public sealed class MemorySeries
 
         foreach (var (name, value) in new (string, Func<NodeMemory, long>)[]
         {
-            ("rss", static m => m.WorkingSet), ("heap", static m => m.HeapAfterGc), ("heap_gen2gc", static m => m.HeapAfterGen2Gc),
+            ("rss", static m => m.WorkingSet), ("heap", static m => m.HeapAfterGc), ("gen2", static m => m.OldGenAfterGen2Gc),
+            ("gc_committed", static m => m.Committed),
         })
         {
             yield return new(scenario, $"node_{name}_mb_start", Largest(0, value), "MB");
@@ -609,21 +622,23 @@ public sealed class MemorySeries
             yield return new(scenario, $"node_{name}_mb_slope_second_half_mb_per_min", SecondHalfSlopeMbPerMin(value), "MB/min");
         }
 
-        yield return new(scenario, "node_gc_committed_mb_end", Largest(_points.Count - 1, static m => m.Committed), "MB");
+        var gen2 = Enumerable.Range(0, Math.Min(_points[0].Nodes.Length, _points[^1].Nodes.Length))
+            .Select(i => _points[^1].Nodes[i].Gen2Collections - _points[0].Nodes[i].Gen2Collections).DefaultIfEmpty(0);
+        yield return new(scenario, "node_gc_gen2_min", gen2.Min(), "count"); // gen2 collections in the window, the node with fewest
         yield return new(scenario, "node_report_backlog_max", _points.Max(static p => p.Nodes.Length == 0 ? 0 : p.Nodes.Max(static m => m.Backlog)), "lines");
     }
 
     /// <summary>
     /// One line for people: per point, seconds into the window and the largest node's resident memory / managed heap after
-    /// its last GC / managed heap after its last gen2 GC (MB), e.g. <c>0s 82.1/11.4/9.0 10s 84.0/11.9/9.2 ...</c>.
+    /// its last GC / old generations after its last gen2 GC / GC committed (MB), e.g. <c>0s 82.1/11.4/3.5/25.0 ...</c>.
     /// </summary>
     public string Line()
     {
-        var sb = new System.Text.StringBuilder("memory (largest node, MB; t rss/heap/heap-after-gen2-gc):");
+        var sb = new System.Text.StringBuilder("memory (largest node, MB; t rss/heap/gen2/committed):");
         for (var i = 0; i < _points.Count; i++)
         {
             sb.Append(CultureInfo.InvariantCulture,
-                $" {_points[i].Seconds:0.#}s {Largest(i, static m => m.WorkingSet):0.0}/{Largest(i, static m => m.HeapAfterGc):0.0}/{Largest(i, static m => m.HeapAfterGen2Gc):0.0}");
+                $" {_points[i].Seconds:0.#}s {Largest(i, static m => m.WorkingSet):0.0}/{Largest(i, static m => m.HeapAfterGc):0.0}/{Largest(i, static m => m.OldGenAfterGen2Gc):0.0}/{Largest(i, static m => m.Committed):0.0}");
         }
 
         return sb.ToString();
