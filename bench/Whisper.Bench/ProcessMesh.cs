@@ -14,6 +14,17 @@ public sealed record ChildLauncher(string FileName, IReadOnlyList<string> Prefix
 /// <summary>Counters of the node processes of <see cref="ProcessWhisperMesh"/>, summed (working set: the largest).</summary>
 public readonly record struct NodeCounters(long Sent, long Deliveries, long Datagrams, long Bytes, long Violations, long Allocated, TimeSpan Cpu, long MaxWorkingSet);
 
+/// <summary>
+/// Memory of one node process at one report: resident set (<see cref="Environment.WorkingSet"/>); from
+/// <see cref="GC.GetGCMemoryInfo()"/> the managed heap after its last collection of any generation
+/// (<see cref="GCMemoryInfo.HeapSizeBytes"/>: includes young objects and garbage already promoted to gen2), the old
+/// generations (gen2, large and pinned object heaps) after its last generation-2 collection, background or blocking
+/// (what survives a full collection, without the young generations: the leak indicator; 0 before the first), and the
+/// memory the GC has committed; the number of gen2 collections so far; and <see cref="Backlog"/>, the deliveries the node
+/// has queued for the parent's pipe and not yet written.
+/// </summary>
+public readonly record struct NodeMemory(long WorkingSet, long HeapAfterGc, long OldGenAfterGen2Gc, long Gen2Collections, long Committed, long Backlog);
+
 /// <summary>A mesh whose nodes run in other processes and report their own counters.</summary>
 public interface IExternalCost
 {
@@ -22,6 +33,9 @@ public interface IExternalCost
     /// machine), interpolated between their reports (every 100 ms); waits at most 10 s for reports past it.
     /// </summary>
     Task<NodeCounters> CountersAtAsync(long at, CancellationToken ct);
+
+    /// <summary>Each node's memory as of its last report at or before <paramref name="at"/>; waits like <see cref="CountersAtAsync"/>.</summary>
+    Task<IReadOnlyList<NodeMemory>> MemoryAtAsync(long at, CancellationToken ct);
 }
 
 /// <summary>
@@ -122,6 +136,26 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
 
     public async Task<NodeCounters> CountersAtAsync(long at, CancellationToken ct)
     {
+        await WaitForReportsPastAsync(at, ct).ConfigureAwait(false);
+        var sum = default(NodeCounters);
+        foreach (var r in _reports)
+        {
+            var c = r.At(at);
+            sum = new NodeCounters(sum.Sent + c.Sent, sum.Deliveries + c.Deliveries, sum.Datagrams + c.Datagrams, sum.Bytes + c.Bytes,
+                sum.Violations + c.Violations, sum.Allocated + c.Allocated, sum.Cpu + c.Cpu, Math.Max(sum.MaxWorkingSet, c.MaxWorkingSet));
+        }
+
+        return sum;
+    }
+
+    public async Task<IReadOnlyList<NodeMemory>> MemoryAtAsync(long at, CancellationToken ct)
+    {
+        await WaitForReportsPastAsync(at, ct).ConfigureAwait(false);
+        return [.. _reports.Select(r => r.MemoryAt(at))];
+    }
+
+    private async Task WaitForReportsPastAsync(long at, CancellationToken ct)
+    {
         var deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
         while (_reports.Any(r => r.Latest().At < at))
         {
@@ -132,16 +166,6 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
 
             await Task.Delay(20, ct).ConfigureAwait(false);
         }
-
-        var sum = default(NodeCounters);
-        foreach (var r in _reports)
-        {
-            var c = r.At(at);
-            sum = new NodeCounters(sum.Sent + c.Sent, sum.Deliveries + c.Deliveries, sum.Datagrams + c.Datagrams, sum.Bytes + c.Bytes,
-                sum.Violations + c.Violations, sum.Allocated + c.Allocated, sum.Cpu + c.Cpu, Math.Max(sum.MaxWorkingSet, c.MaxWorkingSet));
-        }
-
-        return sum;
     }
 
     /// <summary>Hands the broadcast to the child; the child's own back-pressure (it reads the next line only after the send was accepted) fills the pipe.</summary>
@@ -196,14 +220,15 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
                     case "d" when parts.Length == 3:
                         Delivered?.Invoke(node, int.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture));
                         break;
-                    case "w" when parts.Length == 10:
-                        var v = new long[9];
-                        for (var k = 0; k < 9; k++)
+                    case "w" when parts.Length >= 10:
+                        var v = new long[14]; // the memory fields after the working set are absent in older children
+                        for (var k = 0; k < Math.Min(parts.Length - 1, v.Length); k++)
                         {
                             v[k] = long.Parse(parts[k + 1], CultureInfo.InvariantCulture);
                         }
 
-                        report.Add(new Sample(v[0], new NodeCounters(v[1], v[2], v[3], v[4], v[5], v[6], TimeSpan.FromTicks(v[7]), v[8])));
+                        report.Add(new Sample(v[0], new NodeCounters(v[1], v[2], v[3], v[4], v[5], v[6], TimeSpan.FromTicks(v[7]), v[8]),
+                            new NodeMemory(v[8], v[9], v[10], v[11], v[12], v[13])));
                         break;
                     case "ready":
                         report.Ready.TrySetResult();
@@ -261,7 +286,7 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
 
     private static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private readonly record struct Sample(long At, NodeCounters Counters);
+    private readonly record struct Sample(long At, NodeCounters Counters, NodeMemory Memory);
 
     /// <summary>One child's timestamped reports (the most recent 4,096: over 6 minutes).</summary>
     private sealed class Report
@@ -288,6 +313,16 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
             lock (_samples)
             {
                 return _samples.Count == 0 ? (long.MinValue, 0, 0, 0) : (_samples[^1].At, _samples[^1].Counters.Violations, _samples[^1].Counters.Datagrams, _samples[^1].Counters.Bytes);
+            }
+        }
+
+        /// <summary>Memory of the last report at or before <paramref name="at"/> (the first report if none is).</summary>
+        public NodeMemory MemoryAt(long at)
+        {
+            lock (_samples)
+            {
+                var last = _samples.FindLastIndex(s => s.At <= at);
+                return _samples[Math.Max(last, 0)].Memory;
             }
         }
 
@@ -318,7 +353,8 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
 /// One node of <see cref="ProcessWhisperMesh"/>, run by <c>whisper bench-node</c>. Reads commands on stdin
 /// (<c>b SEQ</c> broadcast, <c>l P</c> receive loss, <c>q</c> leave and exit); writes <c>ready</c> once it sees all
 /// members up, <c>d ORIGIN SEQ</c> per delivery of another node's broadcast (checking per-origin order itself), and
-/// every 100 ms <c>w TIMESTAMP SENT DELIVERED DATAGRAMS BYTES VIOLATIONS ALLOCATED CPU_TICKS WORKING_SET</c>.
+/// every 100 ms <c>w TIMESTAMP SENT DELIVERED DATAGRAMS BYTES VIOLATIONS ALLOCATED CPU_TICKS WORKING_SET HEAP_AFTER_GC
+/// OLD_GENERATIONS_AFTER_GEN2_GC GEN2_COLLECTIONS GC_COMMITTED BACKLOG</c> (see <see cref="NodeMemory"/>).
 /// </summary>
 public static class BenchNodeHost
 {
@@ -355,6 +391,7 @@ public static class BenchNodeHost
 
                         last[origin] = seq;
                         Interlocked.Increment(ref counts.Delivered);
+                        Interlocked.Increment(ref counts.Pending);
                         lines.Writer.TryWrite(('d', origin, seq));
                     }
                 }
@@ -418,6 +455,7 @@ public static class BenchNodeHost
         public long Sent;
         public long Delivered;
         public long Violations;
+        public long Pending; // 'd' lines queued for the writer
 
         public CountingLossTransport Transport => transport;
     }
@@ -439,16 +477,22 @@ public static class BenchNodeHost
                             output.Write(' ');
                             Write(output, buffer, line.B);
                             output.Write('\n');
+                            Interlocked.Decrement(ref counts.Pending);
                             break;
                         case 'r':
                             output.Write("ready\n");
                             break;
                         case 'w':
                             output.Write('w');
+                            var gc = GC.GetGCMemoryInfo();
+                            var (background, blocking) = (GC.GetGCMemoryInfo(GCKind.Background), GC.GetGCMemoryInfo(GCKind.FullBlocking));
+                            var full = background.Index > blocking.Index ? background : blocking; // the later of the two
+                            var old = full.Index == 0 ? 0 : OldGenerations(full.GenerationInfo);
                             foreach (var value in (ReadOnlySpan<long>)[
                                 Stopwatch.GetTimestamp(), Interlocked.Read(ref counts.Sent), Interlocked.Read(ref counts.Delivered),
                                 counts.Transport.Datagrams, counts.Transport.Bytes, Interlocked.Read(ref counts.Violations),
-                                GC.GetTotalAllocatedBytes(false), Environment.CpuUsage.TotalTime.Ticks, Environment.WorkingSet])
+                                GC.GetTotalAllocatedBytes(false), Environment.CpuUsage.TotalTime.Ticks, Environment.WorkingSet,
+                                gc.HeapSizeBytes, old, GC.CollectionCount(2), gc.TotalCommittedBytes, Interlocked.Read(ref counts.Pending)])
                             {
                                 output.Write(' ');
                                 Write(output, buffer, value);
@@ -469,9 +513,134 @@ public static class BenchNodeHost
         await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
+    /// <summary>Generation 2, the large and the pinned object heap after the collection.</summary>
+    private static long OldGenerations(ReadOnlySpan<GCGenerationInfo> generations)
+    {
+        long sum = 0;
+        for (var g = 2; g < generations.Length; g++)
+        {
+            sum += generations[g].SizeAfterBytes;
+        }
+
+        return sum;
+    }
+
     private static void Write(TextWriter output, char[] buffer, long value)
     {
         value.TryFormat(buffer, out var n, default, CultureInfo.InvariantCulture);
         output.Write(buffer, 0, n);
+    }
+}
+
+/// <summary>
+/// The node processes' memory over a throughput window (<c>--process-per-node</c>): a point every <see cref="Interval"/>,
+/// each holding every node's <see cref="NodeMemory"/>. Reported as the largest node's resident memory and managed heap at
+/// the start, the end and their maximum, and the steepest per-node least-squares slope over the second half of the window
+/// (the warm-up of GC tuning and tiered JIT is in the first half; a plateau has a slope near 0).
+/// </summary>
+public sealed class MemorySeries
+{
+    private const double Mb = 1024 * 1024;
+    private readonly List<(double Seconds, NodeMemory[] Nodes)> _points = [];
+
+    /// <summary>Every 10 s, or a tenth of windows shorter than 100 s.</summary>
+    public static TimeSpan Interval(TimeSpan window) =>
+        window >= TimeSpan.FromSeconds(100) ? TimeSpan.FromSeconds(10) : window / 10;
+
+    public int Count => _points.Count;
+
+    public void Add(double seconds, IReadOnlyList<NodeMemory> nodes) => _points.Add((seconds, [.. nodes]));
+
+    /// <summary>Least-squares slope of y over x (0 with fewer than 2 distinct x).</summary>
+    public static double Slope(IReadOnlyList<(double X, double Y)> points)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        if (points.Count < 2)
+        {
+            return 0;
+        }
+
+        var mx = points.Average(static p => p.X);
+        var my = points.Average(static p => p.Y);
+        double sxy = 0, sxx = 0;
+        foreach (var (x, y) in points)
+        {
+            sxy += (x - mx) * (y - my);
+            sxx += (x - mx) * (x - mx);
+        }
+
+        return sxx == 0 ? 0 : sxy / sxx;
+    }
+
+    /// <summary>
+    /// The steepest slope, in MB per minute, of any node's <paramref name="value"/> (bytes) over the points in the second
+    /// half of the series (time at least half of the last point's).
+    /// </summary>
+    public double SecondHalfSlopeMbPerMin(Func<NodeMemory, long> value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (_points.Count < 2)
+        {
+            return 0;
+        }
+
+        var half = _points[^1].Seconds / 2;
+        var late = _points.Where(p => p.Seconds >= half).ToList();
+        var nodes = late.Min(static p => p.Nodes.Length);
+        var steepest = double.NegativeInfinity;
+        for (var i = 0; i < nodes; i++)
+        {
+            var slope = Slope([.. late.Select(p => (p.Seconds / 60, value(p.Nodes[i]) / Mb))]);
+            steepest = Math.Max(steepest, slope);
+        }
+
+        return nodes == 0 ? 0 : steepest;
+    }
+
+    private double Largest(int point, Func<NodeMemory, long> value) => _points[point].Nodes.Length == 0 ? 0 : _points[point].Nodes.Max(value) / Mb;
+
+    /// <summary>
+    /// The records: node_rss_mb_*, node_heap_mb_*, node_gen2_mb_* and node_gc_committed_mb_* (start, end, max,
+    /// slope_second_half_mb_per_min), node_gc_gen2_min, node_report_backlog_max.
+    /// </summary>
+    public IEnumerable<BenchRecord> Records(string scenario)
+    {
+        if (_points.Count == 0)
+        {
+            yield break;
+        }
+
+        foreach (var (name, value) in new (string, Func<NodeMemory, long>)[]
+        {
+            ("rss", static m => m.WorkingSet), ("heap", static m => m.HeapAfterGc), ("gen2", static m => m.OldGenAfterGen2Gc),
+            ("gc_committed", static m => m.Committed),
+        })
+        {
+            yield return new(scenario, $"node_{name}_mb_start", Largest(0, value), "MB");
+            yield return new(scenario, $"node_{name}_mb_end", Largest(_points.Count - 1, value), "MB");
+            yield return new(scenario, $"node_{name}_mb_max", Enumerable.Range(0, _points.Count).Max(i => Largest(i, value)), "MB");
+            yield return new(scenario, $"node_{name}_mb_slope_second_half_mb_per_min", SecondHalfSlopeMbPerMin(value), "MB/min");
+        }
+
+        var gen2 = Enumerable.Range(0, Math.Min(_points[0].Nodes.Length, _points[^1].Nodes.Length))
+            .Select(i => _points[^1].Nodes[i].Gen2Collections - _points[0].Nodes[i].Gen2Collections).DefaultIfEmpty(0);
+        yield return new(scenario, "node_gc_gen2_min", gen2.Min(), "count"); // gen2 collections in the window, the node with fewest
+        yield return new(scenario, "node_report_backlog_max", _points.Max(static p => p.Nodes.Length == 0 ? 0 : p.Nodes.Max(static m => m.Backlog)), "lines");
+    }
+
+    /// <summary>
+    /// One line for people: per point, seconds into the window and the largest node's resident memory / managed heap after
+    /// its last GC / old generations after its last gen2 GC / GC committed (MB), e.g. <c>0s 82.1/11.4/3.5/25.0 ...</c>.
+    /// </summary>
+    public string Line()
+    {
+        var sb = new System.Text.StringBuilder("memory (largest node, MB; t rss/heap/gen2/committed):");
+        for (var i = 0; i < _points.Count; i++)
+        {
+            sb.Append(CultureInfo.InvariantCulture,
+                $" {_points[i].Seconds:0.#}s {Largest(i, static m => m.WorkingSet):0.0}/{Largest(i, static m => m.HeapAfterGc):0.0}/{Largest(i, static m => m.OldGenAfterGen2Gc):0.0}/{Largest(i, static m => m.Committed):0.0}");
+        }
+
+        return sb.ToString();
     }
 }

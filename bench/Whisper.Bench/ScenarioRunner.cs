@@ -14,7 +14,7 @@ public sealed record BenchOptions
     public IReadOnlyList<double> Losses { get; init; } = [0, 0.1];
     public IReadOnlyList<string> Scenarios { get; init; } = ["udp-raw", "litenetlib", "whisper"];
     public int Seed { get; init; } = 42;
-    public int InFlightPerNode { get; init; } = 16;
+    public int InFlightPerNode { get; init; } = 64;
 
     /// <summary>Run the Whisper mesh with one process per node (<see cref="ProcessWhisperMesh"/>), started with <see cref="Launcher"/>.</summary>
     public bool ProcessPerNode { get; init; }
@@ -58,7 +58,7 @@ public static class ScenarioRunner
                 try
                 {
                     await using var mesh = await CreateAsync(name, o, ct).ConfigureAwait(false);
-                    records.AddRange(await MeasureAsync(mesh, scenario, loss, o, ct).ConfigureAwait(false));
+                    records.AddRange(await MeasureAsync(mesh, scenario, loss, o, log, ct).ConfigureAwait(false));
                 }
                 catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
                 {
@@ -82,7 +82,7 @@ public static class ScenarioRunner
         _ => throw new ArgumentException($"unknown scenario {name}", nameof(name)),
     };
 
-    private static async Task<List<BenchRecord>> MeasureAsync(IMesh mesh, string scenario, double loss, BenchOptions o, CancellationToken ct)
+    private static async Task<List<BenchRecord>> MeasureAsync(IMesh mesh, string scenario, double loss, BenchOptions o, TextWriter? log, CancellationToken ct)
     {
         var r = new List<BenchRecord>();
         mesh.SetLoss(loss);
@@ -208,7 +208,11 @@ public static class ScenarioRunner
         var ts0 = Stopwatch.GetTimestamp();
         var t = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
-        await Task.Delay(o.Duration, ct).ConfigureAwait(false);
+        // Node processes: their counters at the window's start are fetched now (their reports are kept for about 7 minutes
+        // only), and their memory is sampled through the window.
+        var x0Now = (mesh as IExternalCost)?.CountersAtAsync(ts0, ct);
+        var memory = mesh is IExternalCost ? new MemorySeries() : null;
+        await WaitWindowAsync(mesh as IExternalCost, memory, ts0, o.Duration, ct).ConfigureAwait(false);
         Volatile.Write(ref measuring, false);
         var wall = t.Elapsed;
         var ts1 = Stopwatch.GetTimestamp();
@@ -222,8 +226,10 @@ public static class ScenarioRunner
         if (mesh is IExternalCost external)
         {
             // The nodes' own counts at the window's edges (the pipes to and from them may be backlogged).
-            x0 = await external.CountersAtAsync(ts0, ct).ConfigureAwait(false);
+            x0 = await x0Now!.ConfigureAwait(false);
             x1 = await external.CountersAtAsync(ts1, ct).ConfigureAwait(false);
+            memory!.Add(Stopwatch.GetElapsedTime(ts0, ts1).TotalSeconds, await external.MemoryAtAsync(ts1, ct).ConfigureAwait(false));
+            log?.WriteLine($"{scenario} {memory.Line()}");
             (d0, d1, w0, w1, b0, b1, sent) = (x0.Deliveries, x1.Deliveries, x0.Datagrams, x1.Datagrams, x0.Bytes, x1.Bytes, x1.Sent - x0.Sent);
         }
 
@@ -260,8 +266,7 @@ public static class ScenarioRunner
             r.Add(new(scenario, "cpu_cores_used", (x1.Cpu - x0.Cpu).TotalSeconds / wall.TotalSeconds, "cores"));
             r.Add(new(scenario, "harness_cpu_cores", (cpu1 - cpu0).TotalSeconds / wall.TotalSeconds, "cores"));
             r.Add(new(scenario, "process_per_node", 1, "bool"));
-            r.Add(new(scenario, "node_rss_mb_start", x0.MaxWorkingSet / (1024.0 * 1024.0), "MB"));
-            r.Add(new(scenario, "node_rss_mb_end", x1.MaxWorkingSet / (1024.0 * 1024.0), "MB"));
+            r.AddRange(memory!.Records(scenario));
         }
         else
         {
@@ -282,6 +287,38 @@ public static class ScenarioRunner
 
         mesh.Delivered = null;
         return r;
+    }
+
+    /// <summary>
+    /// Waits out the throughput window of <paramref name="duration"/> from <paramref name="ts0"/>; with node processes, adds
+    /// their memory to <paramref name="memory"/> every <see cref="MemorySeries.Interval"/> (the end point is added by the caller).
+    /// </summary>
+    private static async Task WaitWindowAsync(IExternalCost? nodes, MemorySeries? memory, long ts0, TimeSpan duration, CancellationToken ct)
+    {
+        if (nodes is null || memory is null)
+        {
+            await Task.Delay(duration, ct).ConfigureAwait(false);
+            return;
+        }
+
+        var every = MemorySeries.Interval(duration);
+        for (var k = 0; k * every < duration; k++)
+        {
+            var due = k * every;
+            var wait = due - Stopwatch.GetElapsedTime(ts0);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, ct).ConfigureAwait(false);
+            }
+
+            memory.Add(due.TotalSeconds, await nodes.MemoryAtAsync(ts0 + (long)(due.TotalSeconds * Stopwatch.Frequency), ct).ConfigureAwait(false));
+        }
+
+        var rest = duration - Stopwatch.GetElapsedTime(ts0);
+        if (rest > TimeSpan.Zero)
+        {
+            await Task.Delay(rest, ct).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

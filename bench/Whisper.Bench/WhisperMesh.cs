@@ -25,8 +25,8 @@ public sealed class WhisperMesh : IMesh
     private readonly int _size;
     private long _violations;
 
-    /// <summary>Sends per node that may wait for the engine's flow control before a broadcast is refused (the runner's old in-flight bound).</summary>
-    public const int InFlightPerNode = 16;
+    /// <summary>Sends per node that may wait for the engine's flow control before a broadcast is refused (the runner's in-flight bound, BenchOptions.InFlightPerNode).</summary>
+    public const int InFlightPerNode = 64;
 
     private WhisperMesh(DiscoveryServer server, WhisperNode[] nodes, CountingLossTransport[] transports, long[][] last, int size)
     {
@@ -196,7 +196,7 @@ internal sealed class DeliverySink
 }
 
 /// <summary>Counts sent datagrams and bytes; drops received datagrams with a seeded probability (off until set).</summary>
-public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : IDatagramTransport
+public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : IDatagramTransport, IBlockingDatagramReceiver
 {
     private readonly Random _random = new(seed);
     private long _datagrams;
@@ -234,6 +234,22 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
                 return d;
             }
         }
+    }
+
+    public bool SupportsBlockingReceive => inner is IBlockingDatagramReceiver { SupportsBlockingReceive: true };
+
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
+    {
+        var blocking = (IBlockingDatagramReceiver)inner;
+        while (blocking.TryReceive(buffer, timeout, out received))
+        {
+            if (LossField <= 0 || _random.NextDouble() >= LossField)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();

@@ -13,7 +13,7 @@ namespace Whisper.Net;
 /// transport are serialized by a lock so it still never sees two concurrent sends. Delayed datagrams still
 /// pending at disposal are discarded (lost, as in a real network).</para>
 /// </summary>
-public sealed class FaultInjectingTransport : IDatagramTransport
+public sealed class FaultInjectingTransport : IDatagramTransport, IBlockingDatagramReceiver
 {
     private readonly IDatagramTransport _inner;
     private readonly FaultOptions _faults;
@@ -105,6 +105,24 @@ public sealed class FaultInjectingTransport : IDatagramTransport
 
             Interlocked.Increment(ref _droppedIncoming);
         }
+    }
+
+    public bool SupportsBlockingReceive => _inner is IBlockingDatagramReceiver { SupportsBlockingReceive: true };
+
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
+    {
+        var blocking = _inner as IBlockingDatagramReceiver ?? throw new NotSupportedException($"{_inner} has no blocking receive");
+        while (blocking.TryReceive(buffer, timeout, out received)) // each iteration takes a real datagram: never spins
+        {
+            if (!Draw(_receiveRandom, _faults.DropIncoming))
+            {
+                return true;
+            }
+
+            Interlocked.Increment(ref _droppedIncoming);
+        }
+
+        return false;
     }
 
     public ValueTask DisposeAsync()

@@ -29,5 +29,24 @@ public interface IDatagramTransport : IAsyncDisposable
     ValueTask<ReceivedDatagram> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Optional for a transport: a blocking receive, so that a node can run its receive loop on a dedicated thread that
+/// the kernel wakes directly when a datagram arrives (one thread hop less than an asynchronous receive, whose
+/// completion is dispatched to the thread pool). <see cref="UdpDatagramTransport"/> implements it; a wrapping
+/// transport implements it when its inner one does (<see cref="SupportsBlockingReceive"/>).
+/// </summary>
+public interface IBlockingDatagramReceiver
+{
+    /// <summary>False when this transport cannot block (a wrapper around a transport that cannot): use <see cref="IDatagramTransport.ReceiveAsync"/>.</summary>
+    bool SupportsBlockingReceive { get; }
+
+    /// <summary>
+    /// Waits at most <paramref name="timeout"/> for the next datagram and copies it into <paramref name="buffer"/>
+    /// (64 KiB, so nothing is truncated). False when none came in time. Throws <see cref="ObjectDisposedException"/>
+    /// after disposal; never throws for network conditions.
+    /// </summary>
+    bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received);
+}
+
 /// <summary>One received datagram: <see cref="Length"/> bytes at the start of the caller's buffer, from <see cref="From"/>.</summary>
 public readonly record struct ReceivedDatagram(int Length, IPEndPoint From);

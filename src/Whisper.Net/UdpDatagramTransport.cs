@@ -12,7 +12,7 @@ namespace Whisper.Net;
 /// as are send failures: UDP promises nothing and the protocol recovers. Received IPv4-mapped IPv6 addresses
 /// are reported as plain IPv4 so one peer always has one endpoint.
 /// </summary>
-public sealed partial class UdpDatagramTransport : IDatagramTransport
+public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlockingDatagramReceiver
 {
     /// <summary>Socket buffer size asked of the OS (it may grant less): room for bursts of a 10-member group.</summary>
     public const int SocketBufferBytes = 4 * 1024 * 1024;
@@ -32,6 +32,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport
     private long _sendFailures;
     private long _receiveErrors;
     private int _disposed;
+    private int _receiveTimeoutMillis;
 
     private UdpDatagramTransport(Socket socket, ILogger logger)
     {
@@ -174,6 +175,44 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport
     }
 
     /// <summary>The endpoint of the datagram just received: one shared instance per source address (never mutated).</summary>
+    public bool SupportsBlockingReceive => true;
+
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var millis = (int)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, int.MaxValue);
+        if (_receiveTimeoutMillis != millis)
+        {
+            _socket.ReceiveTimeout = millis;
+            _receiveTimeoutMillis = millis;
+        }
+
+        // Each iteration needs a datagram, an ICMP error or the timeout, so this never spins on its own.
+        while (true)
+        {
+            try
+            {
+                var length = _socket.ReceiveFrom(buffer, SocketFlags.None, _receivedFrom);
+                received = new ReceivedDatagram(length, Sender());
+                return true;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
+            {
+                received = default;
+                return false;
+            }
+            catch (SocketException ex) when (IsIgnorable(ex.SocketErrorCode))
+            {
+                Interlocked.Increment(ref _receiveErrors);
+                Log.ReceiveErrorIgnored(_logger, ex.SocketErrorCode);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted || Volatile.Read(ref _disposed) != 0)
+            {
+                throw new ObjectDisposedException(nameof(UdpDatagramTransport), ex);
+            }
+        }
+    }
+
     private IPEndPoint Sender()
     {
         if (_receiveCache.TryGetValue(_receivedFrom, out var known))

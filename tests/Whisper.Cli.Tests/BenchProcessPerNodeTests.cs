@@ -44,6 +44,8 @@ public sealed class BenchProcessPerNodeTests
             Assert.True(Metric("tput_deliveries_per_s") > 0);
             Assert.True(Metric("lat_samples") > 0);
             Assert.True(Metric("cpu_cores_used") > 0, "the children's CPU is reported");
+            Assert.True(Metric("node_rss_mb_max") > 0, "the children's memory is sampled through the window");
+            Assert.Contains("memory (largest node, MB;", await stderr, StringComparison.Ordinal);
         }
         finally
         {

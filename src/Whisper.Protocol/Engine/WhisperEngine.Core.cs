@@ -8,7 +8,7 @@ namespace Whisper.Protocol.Engine;
 public sealed partial class WhisperEngine
 {
     /// <summary>An ack goes out at once after this many chunks (or other ack-eliciting datagrams) from one member (else after MaxAckDelay or piggybacked): few enough acks that a one-way stream pays under 10% for them, often enough that send windows keep moving and senders' retransmission timers do not fire for nothing.</summary>
-    private const int AckEveryDatagrams = 16;
+    private const int AckEveryChunks = 32;
     private const int MaxRetransmitBurst = 16;
     private const int MaxNackChunks = 256;
     private const int MaxRelayPerNack = 128;
@@ -561,7 +561,7 @@ public sealed partial class WhisperEngine
                 peer.AckAt = now + _options.MaxAckDelay;
             }
 
-            if (peer.UnackedDatagrams >= AckEveryDatagrams)
+            if (peer.UnackedDatagrams >= AckEveryChunks)
             {
                 peer.AckNow = true;
             }
@@ -764,9 +764,10 @@ public sealed partial class WhisperEngine
                 }
             }
 
+            VectorClock? previousDeps = null; // chunks after the first write their deps as a delta against the one before
             while (p.Outbox.TryPeek(out var frame))
             {
-                var size = WireCodec.FrameSize(frame);
+                var size = WireCodec.FrameSize(frame, previousDeps);
                 if (size > room)
                 {
                     if (_writing.Count == 0)
@@ -780,6 +781,7 @@ public sealed partial class WhisperEngine
 
                 _writing.Add(p.Outbox.Dequeue());
                 room -= size;
+                previousDeps = WireCodec.DepsOf(frame, previousDeps);
             }
 
             if (_writing.Count == 0)

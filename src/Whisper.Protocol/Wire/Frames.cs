@@ -33,6 +33,13 @@ public enum ChunkFlags : byte
 
     /// <summary>The last chunk of a message.</summary>
     Last = 2,
+
+    /// <summary>
+    /// Wire only (with <see cref="First"/>): the deps clock is encoded as a delta against the deps of the previous
+    /// chunk in the same datagram. <see cref="WireCodec"/> sets it when that is shorter and clears it on decode, so frames
+    /// never carry it.
+    /// </summary>
+    DeltaDeps = 4,
 }
 
 /// <summary>Which stream a negative ack refers to.</summary>
@@ -105,9 +112,8 @@ public interface IMessageChunk
 public sealed record ChunkFrame : Frame, IMessageChunk
 {
     private VectorClock? _deps;
-    private ClockEntry[]? _depsBuffer;
-    private int _depsCount;
-    private bool _hasDeps;
+    private VectorClock? _scratchDeps;
+    private ClockEntry[]? _depsEntries;
     private byte[]? _payloadBuffer;
 
     public ChunkFrame(MemberId Origin, ulong Seq, ChunkFlags Flags, VectorClock? Deps, ReadOnlyMemory<byte> Payload)
@@ -116,7 +122,6 @@ public sealed record ChunkFrame : Frame, IMessageChunk
         this.Seq = Seq;
         this.Flags = Flags;
         _deps = Deps;
-        _hasDeps = Deps is not null;
         this.Payload = Payload;
     }
 
@@ -129,18 +134,18 @@ public sealed record ChunkFrame : Frame, IMessageChunk
 
     public ChunkFlags Flags { get; private set; }
 
-    /// <summary>The message's causal dependencies (first chunk only). For a pooled chunk this builds a clock on first use: the engine reads <see cref="DepsSpan"/>.</summary>
-    public VectorClock? Deps => _hasDeps ? _deps ??= VectorClock.From(_depsBuffer.AsSpan(0, _depsCount).ToArray()) : null;
+    /// <summary>The message's causal dependencies (first chunk only). A pooled chunk's clock is reused with the chunk: never keep it.</summary>
+    public VectorClock? Deps => _deps;
 
     public ReadOnlyMemory<byte> Payload { get; private set; }
 
     public override FrameType Type => FrameType.Chunk;
 
     /// <summary>True when this chunk carries a dependency clock (possibly empty).</summary>
-    internal bool HasDeps => _hasDeps;
+    internal bool HasDeps => _deps is not null;
 
-    /// <summary>The dependency entries (sorted by member, no zeros) without building a <see cref="VectorClock"/>.</summary>
-    internal ReadOnlySpan<ClockEntry> DepsSpan => _deps is { } d ? d.EntrySpan : _depsBuffer.AsSpan(0, _depsCount);
+    /// <summary>The dependency entries (sorted by member, no zeros).</summary>
+    internal ReadOnlySpan<ClockEntry> DepsSpan => _deps is { } d ? d.EntrySpan : default;
 
     /// <summary>The pool this chunk came from; null for chunks built with the public constructor.</summary>
     internal FramePool? Pool { get; }
@@ -160,22 +165,32 @@ public sealed record ChunkFrame : Frame, IMessageChunk
         Seq = seq;
         Flags = flags;
         _deps = null;
-        _hasDeps = hasDeps;
-        _depsCount = 0;
         if (hasDeps)
         {
-            if (_depsBuffer is null || _depsBuffer.Length < deps.Length)
+            // A scratch clock over an exact-length array that is reused while the group's size stays the same.
+            var nonZero = 0;
+            foreach (var e in deps)
             {
-                _depsBuffer = new ClockEntry[Math.Max(deps.Length, 16)];
+                nonZero += e.Value != 0 ? 1 : 0;
             }
 
+            if (_depsEntries is null || _depsEntries.Length != nonZero)
+            {
+                _depsEntries = new ClockEntry[nonZero];
+            }
+
+            var k = 0;
             foreach (var e in deps)
             {
                 if (e.Value != 0)
                 {
-                    _depsBuffer[_depsCount++] = e; // zero entries are omitted, as in VectorClock
+                    _depsEntries[k++] = e; // zero entries are omitted, as in VectorClock
                 }
             }
+
+            _scratchDeps ??= VectorClock.CreateScratch();
+            _scratchDeps.ResetScratch(_depsEntries);
+            _deps = _scratchDeps;
         }
 
         if (_payloadBuffer is null || _payloadBuffer.Length < payload.Length)

@@ -44,8 +44,8 @@ public static class WireCodec
     /// <summary>
     /// Decodes like <see cref="TryDecode(ReadOnlySpan{byte}, out DatagramHeader, List{Frame})"/>; with a
     /// <paramref name="pool"/>, broadcast chunks are rented from it (their payload and dependencies copied into the
-    /// chunk's own reusable buffers) and the caller owns them: it returns each to the pool when done. On failure
-    /// nothing stays rented.
+    /// chunk's own reusable buffers) and the caller owns them: it returns each to the pool when done. Acks come as
+    /// reused frames valid until the next decode with the same pool. On failure nothing stays rented.
     /// </summary>
     public static DecodeStatus TryDecode(ReadOnlySpan<byte> datagram, out DatagramHeader header, List<Frame> frames, FramePool? pool)
     {
@@ -129,6 +129,7 @@ public static class WireCodec
             return DecodeStatus.Truncated; // a datagram carries at least one frame
         }
 
+        VectorClock? lastDeps = null; // the base of a delta-encoded deps clock (ChunkFlags.DeltaDeps)
         while (r.Remaining > 0)
         {
             if (!r.TryReadU8(out var type) || !r.TryReadU16(out var length) || !r.TryReadBytes(length, out var body))
@@ -140,8 +141,8 @@ public static class WireCodec
             Frame? frame;
             switch ((FrameType)type)
             {
-                case FrameType.Chunk: frame = pool is null ? ReadChunk(ref br) : ReadPooledChunk(ref br, pool); break;
-                case FrameType.PrivateChunk: frame = ReadPrivateChunk(ref br); break;
+                case FrameType.Chunk: frame = pool is null ? ReadChunk(ref br, ref lastDeps) : ReadPooledChunk(ref br, pool, ref lastDeps); break;
+                case FrameType.PrivateChunk: frame = ReadPrivateChunk(ref br, ref lastDeps); break;
                 case FrameType.Ack: frame = pool is null ? ReadAck(ref br) : ReadPooledAck(ref br, pool); break;
                 case FrameType.Nack: frame = ReadNack(ref br); break;
                 case FrameType.Intro: frame = ReadIntro(ref br); break;
@@ -176,13 +177,103 @@ public static class WireCodec
     private static bool TryReadFlags(ref WireReader r, out ChunkFlags flags)
     {
         flags = ChunkFlags.None;
-        if (!r.TryReadU8(out var f) || (f & ~0x03) != 0)
+        if (!r.TryReadU8(out var f) || (f & ~0x07) != 0 || (f & (byte)(ChunkFlags.DeltaDeps | ChunkFlags.First)) == (byte)ChunkFlags.DeltaDeps)
         {
-            return false;
+            return false; // unknown bits, or a delta without deps
         }
 
         flags = (ChunkFlags)f;
         return true;
+    }
+
+    /// <summary>Reads the deps of a chunk whose flags are <paramref name="flags"/> (full, or a delta against <paramref name="lastDeps"/>).</summary>
+    private static bool TryReadDeps(ref WireReader r, ref ChunkFlags flags, ref VectorClock? lastDeps, out VectorClock? deps)
+    {
+        deps = null;
+        if ((flags & ChunkFlags.First) == 0)
+        {
+            return true;
+        }
+
+        var ok = (flags & ChunkFlags.DeltaDeps) != 0
+            ? lastDeps is not null && TryReadDeltaClock(ref r, lastDeps, out deps)
+            : TryReadClock(ref r, out deps);
+        flags &= ~ChunkFlags.DeltaDeps;
+        lastDeps = deps;
+        return ok;
+    }
+
+    /// <summary>
+    /// A delta clock: <c>u8</c> count of replaced entries, each <c>u8</c> index into <paramref name="baseClock"/>'s entries
+    /// (strictly ascending) and <c>varint</c> value; then <c>u8</c> count of added entries, each <c>u64</c> id (strictly
+    /// ascending, not in the base) and <c>varint</c> value.
+    /// </summary>
+    private static bool TryReadDeltaClock(ref WireReader r, VectorClock baseClock, out VectorClock? clock)
+    {
+        clock = null;
+        var baseEntries = baseClock.EntrySpan;
+        if (!r.TryReadU8(out var replacedCount) || replacedCount > baseEntries.Length)
+        {
+            return false;
+        }
+
+        Span<(int Index, ulong Value)> replaced = stackalloc (int, ulong)[replacedCount];
+        var previous = -1;
+        for (var i = 0; i < replacedCount; i++)
+        {
+            if (!r.TryReadU8(out var index) || index <= previous || index >= baseEntries.Length || !r.TryReadVarint(out var value))
+            {
+                return false;
+            }
+
+            replaced[i] = (index, value);
+            previous = index;
+        }
+
+        if (!r.TryReadU8(out var added) || baseEntries.Length + added > VectorClock.MaxEntries)
+        {
+            return false;
+        }
+
+        var entries = new ClockEntry[baseEntries.Length + added];
+        baseEntries.CopyTo(entries);
+        foreach (var (index, value) in replaced)
+        {
+            entries[index] = new ClockEntry(baseEntries[index].Member, value);
+        }
+
+        ulong previousId = 0;
+        for (var i = 0; i < added; i++)
+        {
+            if (!r.TryReadU64(out var id) || id <= previousId || !r.TryReadVarint(out var value) || InBase(baseEntries, id))
+            {
+                return false;
+            }
+
+            entries[baseEntries.Length + i] = new ClockEntry(new MemberId(id), value);
+            previousId = id;
+        }
+
+        if (added > 0)
+        {
+            Array.Sort(entries, static (a, b) => a.Member.Value.CompareTo(b.Member.Value));
+        }
+
+        clock = VectorClock.FromSortedUnchecked(entries);
+        return true;
+
+        static bool InBase(ReadOnlySpan<ClockEntry> entries, ulong id)
+        {
+            foreach (var e in entries)
+            {
+                if (e.Member.Value == id)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     private static bool TryReadPayload(ref WireReader r, out ReadOnlyMemory<byte> payload)
@@ -197,15 +288,10 @@ public static class WireCodec
         return true;
     }
 
-    private static ChunkFrame? ReadChunk(ref WireReader r)
+    private static ChunkFrame? ReadChunk(ref WireReader r, ref VectorClock? lastDeps)
     {
-        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
-        {
-            return null;
-        }
-
-        VectorClock? deps = null;
-        if ((flags & ChunkFlags.First) != 0 && !TryReadClock(ref r, out deps))
+        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags)
+            || !TryReadDeps(ref r, ref flags, ref lastDeps, out var deps))
         {
             return null;
         }
@@ -213,39 +299,9 @@ public static class WireCodec
         return TryReadPayload(ref r, out var payload) ? new ChunkFrame(new MemberId(origin), seq, flags, deps, payload) : null;
     }
 
-    /// <summary>A broadcast chunk into a pooled frame: no allocation once the pool is warm.</summary>
-    private static ChunkFrame? ReadPooledChunk(ref WireReader r, FramePool pool)
+    private static PrivateChunkFrame? ReadPrivateChunk(ref WireReader r, ref VectorClock? lastDeps)
     {
-        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
-        {
-            return null;
-        }
-
-        Span<ClockEntry> deps = stackalloc ClockEntry[VectorClock.MaxEntries];
-        var count = 0;
-        var hasDeps = (flags & ChunkFlags.First) != 0;
-        if (hasDeps && !TryReadClockEntries(ref r, deps, out count))
-        {
-            return null;
-        }
-
-        if (!r.TryReadVarint(MaxDatagramSize, out var len) || !r.TryReadBytes((int)len, out var payload))
-        {
-            return null;
-        }
-
-        return pool.RentChunk(new MemberId(origin), seq, flags, hasDeps, deps[..count], payload);
-    }
-
-    private static PrivateChunkFrame? ReadPrivateChunk(ref WireReader r)
-    {
-        if (!r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
-        {
-            return null;
-        }
-
-        VectorClock? deps = null;
-        if ((flags & ChunkFlags.First) != 0 && !TryReadClock(ref r, out deps))
+        if (!r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags) || !TryReadDeps(ref r, ref flags, ref lastDeps, out var deps))
         {
             return null;
         }
@@ -256,10 +312,137 @@ public static class WireCodec
     private static AckFrame? ReadAck(ref WireReader r) =>
         TryReadClock(ref r, out var received) && r.TryReadVarint(out var priv) ? new AckFrame(received!, priv) : null;
 
+    /// <summary>A broadcast chunk into a pooled frame (deps full or a delta against <paramref name="lastDeps"/>): no allocation once the pool is warm.</summary>
+    private static ChunkFrame? ReadPooledChunk(ref WireReader r, FramePool pool, ref VectorClock? lastDeps)
+    {
+        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
+        {
+            return null;
+        }
+
+        Span<ClockEntry> deps = stackalloc ClockEntry[VectorClock.MaxEntries];
+        var count = 0;
+        var hasDeps = (flags & ChunkFlags.First) != 0;
+        if (hasDeps)
+        {
+            var ok = (flags & ChunkFlags.DeltaDeps) != 0
+                ? lastDeps is not null && TryReadDeltaEntries(ref r, lastDeps.EntrySpan, deps, out count)
+                : TryReadClockEntries(ref r, deps, out count);
+            flags &= ~ChunkFlags.DeltaDeps;
+            if (!ok)
+            {
+                return null;
+            }
+        }
+
+        if (!r.TryReadVarint(MaxDatagramSize, out var len) || !r.TryReadBytes((int)len, out var payload))
+        {
+            return null;
+        }
+
+        var chunk = pool.RentChunk(new MemberId(origin), seq, flags, hasDeps, deps[..count], payload);
+        if (hasDeps)
+        {
+            lastDeps = chunk.Deps; // the chunk's own clock: no allocation, valid while the chunk is
+        }
+
+        return chunk;
+    }
+
     private static AckFrame? ReadPooledAck(ref WireReader r, FramePool pool)
     {
         Span<ClockEntry> entries = stackalloc ClockEntry[VectorClock.MaxEntries];
         return TryReadClockEntries(ref r, entries, out var count) && r.TryReadVarint(out var priv) ? pool.RentAck(entries[..count], priv) : null;
+    }
+
+    /// <summary>Reads a clock's entries (ids strictly ascending and non-zero) into <paramref name="entries"/> (at least <see cref="VectorClock.MaxEntries"/> long).</summary>
+    private static bool TryReadClockEntries(ref WireReader r, scoped Span<ClockEntry> entries, out int count)
+    {
+        count = 0;
+        if (!r.TryReadU8(out var n) || n > VectorClock.MaxEntries)
+        {
+            return false;
+        }
+
+        ulong previous = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (!r.TryReadU64(out var id) || id <= previous || !r.TryReadVarint(out var value))
+            {
+                return false;
+            }
+
+            entries[i] = new ClockEntry(new MemberId(id), value);
+            previous = id;
+        }
+
+        count = n;
+        return true;
+    }
+
+    /// <summary><see cref="TryReadDeltaClock"/> into <paramref name="entries"/> (same checks) instead of a new clock.</summary>
+    private static bool TryReadDeltaEntries(ref WireReader r, ReadOnlySpan<ClockEntry> baseEntries, scoped Span<ClockEntry> entries, out int count)
+    {
+        count = 0;
+        if (!r.TryReadU8(out var replacedCount) || replacedCount > baseEntries.Length)
+        {
+            return false;
+        }
+
+        baseEntries.CopyTo(entries);
+        var previous = -1;
+        for (var i = 0; i < replacedCount; i++)
+        {
+            if (!r.TryReadU8(out var index) || index <= previous || index >= baseEntries.Length || !r.TryReadVarint(out var value))
+            {
+                return false;
+            }
+
+            entries[index] = new ClockEntry(baseEntries[index].Member, value);
+            previous = index;
+        }
+
+        if (!r.TryReadU8(out var added) || baseEntries.Length + added > VectorClock.MaxEntries)
+        {
+            return false;
+        }
+
+        ulong previousId = 0;
+        for (var i = 0; i < added; i++)
+        {
+            if (!r.TryReadU64(out var id) || id <= previousId || !r.TryReadVarint(out var value) || InBase(baseEntries, id))
+            {
+                return false;
+            }
+
+            // Insertion in id order (the base is sorted): a few dozen entries at most.
+            var e = new ClockEntry(new MemberId(id), value);
+            var j = baseEntries.Length + i - 1;
+            while (j >= 0 && entries[j].Member.Value > id)
+            {
+                entries[j + 1] = entries[j];
+                j--;
+            }
+
+            entries[j + 1] = e;
+            previousId = id;
+        }
+
+        count = baseEntries.Length + added;
+        return true;
+
+        static bool InBase(ReadOnlySpan<ClockEntry> entries, ulong id)
+        {
+            foreach (var e in entries)
+            {
+                if (e.Member.Value == id)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     private static NackFrame? ReadNack(ref WireReader r)
@@ -362,31 +545,6 @@ public static class WireCodec
         return true;
     }
 
-    /// <summary>Reads a clock's entries (ids strictly ascending and non-zero) into <paramref name="entries"/> (at least <see cref="VectorClock.MaxEntries"/> long).</summary>
-    private static bool TryReadClockEntries(ref WireReader r, scoped Span<ClockEntry> entries, out int count)
-    {
-        count = 0;
-        if (!r.TryReadU8(out var n) || n > VectorClock.MaxEntries)
-        {
-            return false;
-        }
-
-        ulong previous = 0;
-        for (var i = 0; i < n; i++)
-        {
-            if (!r.TryReadU64(out var id) || id <= previous || !r.TryReadVarint(out var value))
-            {
-                return false;
-            }
-
-            entries[i] = new ClockEntry(new MemberId(id), value);
-            previous = id;
-        }
-
-        count = n;
-        return true;
-    }
-
     private static bool TryReadClock(ref WireReader r, out VectorClock? clock)
     {
         clock = null;
@@ -414,12 +572,27 @@ public static class WireCodec
 
     // ---------------------------------------------------------------- encoding
 
-    /// <summary>Bytes a frame takes on the wire, including its 3-byte frame header.</summary>
-    public static int FrameSize(Frame frame)
+    /// <summary>Bytes a frame takes on the wire, including its 3-byte frame header, when it is the first chunk in its datagram.</summary>
+    public static int FrameSize(Frame frame) => FrameSize(frame, null);
+
+    /// <summary>
+    /// Bytes a frame takes on the wire after a frame whose deps were <paramref name="previousDeps"/> in the same datagram
+    /// (null: no such frame): a chunk's deps are written as a delta against them when that is shorter.
+    /// Use <see cref="DepsOf"/> to carry the base from frame to frame, as <see cref="Encode(DatagramHeader, IReadOnlyList{Frame}, Span{byte})"/> does.
+    /// </summary>
+    public static int FrameSize(Frame frame, VectorClock? previousDeps)
     {
         ArgumentNullException.ThrowIfNull(frame);
-        return FrameHeaderSize + BodySize(frame);
+        return FrameHeaderSize + BodySize(frame, previousDeps);
     }
+
+    /// <summary>The deps a frame leaves as the base for the next chunk in its datagram: its own deps when it carries them, else <paramref name="previousDeps"/>.</summary>
+    public static VectorClock? DepsOf(Frame frame, VectorClock? previousDeps) => frame switch
+    {
+        ChunkFrame c when (c.Flags & ChunkFlags.First) != 0 => c.Deps ?? VectorClock.Empty,
+        PrivateChunkFrame p when (p.Flags & ChunkFlags.First) != 0 => p.Deps ?? VectorClock.Empty,
+        _ => previousDeps,
+    };
 
     /// <summary>Encodes one datagram into <paramref name="destination"/> and returns its length.</summary>
     public static int Encode(DatagramHeader header, IReadOnlyList<Frame> frames, Span<byte> destination)
@@ -427,9 +600,11 @@ public static class WireCodec
         ArgumentNullException.ThrowIfNull(frames);
         var w = new WireWriter(destination);
         WriteHeader(ref w, header);
+        VectorClock? previousDeps = null;
         for (var i = 0; i < frames.Count; i++)
         {
-            WriteFrame(ref w, frames[i]); // by index: a foreach over the interface would allocate an enumerator per datagram
+            WriteFrame(ref w, frames[i], previousDeps); // by index: a foreach over the interface would allocate an enumerator per datagram
+            previousDeps = DepsOf(frames[i], previousDeps);
         }
 
         if (w.Written > MaxDatagramSize)
@@ -443,7 +618,14 @@ public static class WireCodec
     /// <summary>Encodes one datagram into a new array (for tests, tools and the discovery server).</summary>
     public static byte[] Encode(DatagramHeader header, params Frame[] frames)
     {
-        var size = HeaderSize + frames.Sum(FrameSize);
+        var size = HeaderSize;
+        VectorClock? previousDeps = null;
+        foreach (var frame in frames)
+        {
+            size += FrameSize(frame, previousDeps);
+            previousDeps = DepsOf(frame, previousDeps);
+        }
+
         var buffer = new byte[size];
         Encode(header, frames, buffer);
         return buffer;
@@ -459,10 +641,10 @@ public static class WireCodec
         w.WriteU64(header.To.Value);
     }
 
-    internal static void WriteFrame(ref WireWriter w, Frame frame)
+    internal static void WriteFrame(ref WireWriter w, Frame frame, VectorClock? previousDeps)
     {
         EnsureEncodable(frame);
-        var body = BodySize(frame);
+        var body = BodySize(frame, previousDeps);
         if (body > ushort.MaxValue)
         {
             throw new InvalidOperationException($"frame body too large: {frame.Describe()}");
@@ -476,22 +658,14 @@ public static class WireCodec
             case ChunkFrame c:
                 w.WriteU64(c.Origin.Value);
                 w.WriteVarint(c.Seq);
-                w.WriteU8((byte)c.Flags);
-                if ((c.Flags & ChunkFlags.First) != 0)
-                {
-                    WriteClock(ref w, c.DepsSpan);
-                }
+                WriteFlagsAndDeps(ref w, c.Flags, c.Deps, previousDeps);
 
                 w.WriteVarint((ulong)c.Payload.Length);
                 w.WriteBytes(c.Payload.Span);
                 break;
             case PrivateChunkFrame p:
                 w.WriteVarint(p.Seq);
-                w.WriteU8((byte)p.Flags);
-                if ((p.Flags & ChunkFlags.First) != 0)
-                {
-                    WriteClock(ref w, p.Deps ?? VectorClock.Empty);
-                }
+                WriteFlagsAndDeps(ref w, p.Flags, p.Deps, previousDeps);
 
                 w.WriteVarint((ulong)p.Payload.Length);
                 w.WriteBytes(p.Payload.Span);
@@ -576,7 +750,7 @@ public static class WireCodec
         {
             ChunkFrame c when c.Origin.IsNone || c.Seq == 0 => "chunk needs a non-zero origin and sequence",
             ChunkFrame c when ((byte)c.Flags & ~0x03) != 0 => "unknown chunk flags",
-            ChunkFrame c when c.HasDeps && !ClockEncodable(c.DepsSpan) => "dependency clock not encodable",
+            ChunkFrame c when c.Deps is { } d && !ClockEncodable(d) => "dependency clock not encodable",
             PrivateChunkFrame p when p.Seq == 0 => "private chunk needs a non-zero sequence",
             PrivateChunkFrame p when ((byte)p.Flags & ~0x03) != 0 => "unknown chunk flags",
             PrivateChunkFrame p when p.Deps is { } d && !ClockEncodable(d) => "dependency clock not encodable",
@@ -600,14 +774,12 @@ public static class WireCodec
         }
     }
 
-    private static bool ClockEncodable(VectorClock clock) => ClockEncodable(clock.EntrySpan);
+    private static bool ClockEncodable(VectorClock clock) =>
+        clock.Count <= VectorClock.MaxEntries && AllNamed(clock);
 
-    private static bool ClockEncodable(ReadOnlySpan<ClockEntry> clock) =>
-        clock.Length <= VectorClock.MaxEntries && AllNamed(clock);
-
-    private static bool AllNamed(ReadOnlySpan<ClockEntry> clock)
+    private static bool AllNamed(VectorClock clock)
     {
-        foreach (var e in clock)
+        foreach (var e in clock.EntrySpan)
         {
             if (e.Member.IsNone)
             {
@@ -621,13 +793,13 @@ public static class WireCodec
     private static bool MembersEncodable(IReadOnlyList<MemberRecord> members) =>
         members.All(static m => !m.Id.IsNone && MemberName.IsValid(m.Name));
 
-    private static int BodySize(Frame frame) => frame switch
+    private static int BodySize(Frame frame, VectorClock? previousDeps) => frame switch
     {
         ChunkFrame c => 8 + WireWriter.VarintSize(c.Seq) + 1
-            + ((c.Flags & ChunkFlags.First) != 0 ? ClockSize(c.DepsSpan) : 0)
+            + ((c.Flags & ChunkFlags.First) != 0 ? DepsSize(c.Deps ?? VectorClock.Empty, previousDeps, out _) : 0)
             + WireWriter.VarintSize((ulong)c.Payload.Length) + c.Payload.Length,
         PrivateChunkFrame p => WireWriter.VarintSize(p.Seq) + 1
-            + ((p.Flags & ChunkFlags.First) != 0 ? ClockSize(p.Deps ?? VectorClock.Empty) : 0)
+            + ((p.Flags & ChunkFlags.First) != 0 ? DepsSize(p.Deps ?? VectorClock.Empty, previousDeps, out _) : 0)
             + WireWriter.VarintSize((ulong)p.Payload.Length) + p.Payload.Length,
         AckFrame a => ClockSize(a.Received) + WireWriter.VarintSize(a.PrivateReceived),
         NackFrame n => 1 + 8 + 1 + n.Missing.Sum(static r => WireWriter.VarintSize(r.First) + WireWriter.VarintSize(r.Last - r.First)),
@@ -645,6 +817,113 @@ public static class WireCodec
         _ => throw new InvalidOperationException($"unknown frame {frame.GetType().Name}"),
     };
 
+    /// <summary>Encoded size of a chunk's deps: as a delta against <paramref name="previousDeps"/> when possible and shorter.</summary>
+    private static int DepsSize(VectorClock deps, VectorClock? previousDeps, out bool delta)
+    {
+        var full = ClockSize(deps);
+        var deltaSize = previousDeps is null ? -1 : DeltaClockSize(previousDeps, deps);
+        delta = deltaSize >= 0 && deltaSize < full;
+        return delta ? deltaSize : full;
+    }
+
+    /// <summary>Size of <paramref name="clock"/> as a delta against <paramref name="baseClock"/>, or -1 when an entry of the base is missing (a delta cannot remove one).</summary>
+    private static int DeltaClockSize(VectorClock baseClock, VectorClock clock)
+    {
+        var size = 2; // the two counts
+        var b = baseClock.EntrySpan;
+        var c = clock.EntrySpan;
+        int i = 0, j = 0;
+        while (i < b.Length || j < c.Length)
+        {
+            if (j == c.Length || (i < b.Length && b[i].Member.Value < c[j].Member.Value))
+            {
+                return -1;
+            }
+
+            if (i == b.Length || c[j].Member.Value < b[i].Member.Value)
+            {
+                size += 8 + WireWriter.VarintSize(c[j].Value); // added
+                j++;
+                continue;
+            }
+
+            if (b[i].Value != c[j].Value)
+            {
+                size += 1 + WireWriter.VarintSize(c[j].Value); // replaced
+            }
+
+            i++;
+            j++;
+        }
+
+        return size;
+    }
+
+    private static void WriteFlagsAndDeps(ref WireWriter w, ChunkFlags flags, VectorClock? deps, VectorClock? previousDeps)
+    {
+        if ((flags & ChunkFlags.First) == 0)
+        {
+            w.WriteU8((byte)flags);
+            return;
+        }
+
+        deps ??= VectorClock.Empty;
+        DepsSize(deps, previousDeps, out var delta);
+        if (!delta)
+        {
+            w.WriteU8((byte)flags);
+            WriteClock(ref w, deps);
+            return;
+        }
+
+        w.WriteU8((byte)(flags | ChunkFlags.DeltaDeps));
+        var b = previousDeps!.EntrySpan;
+        var c = deps.EntrySpan;
+        var replaced = 0;
+        var added = 0;
+        for (int i = 0, j = 0; j < c.Length; j++)
+        {
+            if (i < b.Length && b[i].Member == c[j].Member)
+            {
+                replaced += b[i].Value != c[j].Value ? 1 : 0;
+                i++;
+            }
+            else
+            {
+                added++;
+            }
+        }
+
+        w.WriteU8((byte)replaced);
+        for (int i = 0, j = 0; j < c.Length; j++)
+        {
+            if (i < b.Length && b[i].Member == c[j].Member)
+            {
+                if (b[i].Value != c[j].Value)
+                {
+                    w.WriteU8((byte)i);
+                    w.WriteVarint(c[j].Value);
+                }
+
+                i++;
+            }
+        }
+
+        w.WriteU8((byte)added);
+        for (int i = 0, j = 0; j < c.Length; j++)
+        {
+            if (i < b.Length && b[i].Member == c[j].Member)
+            {
+                i++;
+            }
+            else
+            {
+                w.WriteU64(c[j].Member.Value);
+                w.WriteVarint(c[j].Value);
+            }
+        }
+    }
+
     internal static int ClockSize(VectorClock clock) => ClockSize(clock.EntrySpan);
 
     internal static int ClockSize(ReadOnlySpan<ClockEntry> clock)
@@ -658,12 +937,10 @@ public static class WireCodec
         return size;
     }
 
-    private static void WriteClock(ref WireWriter w, VectorClock clock) => WriteClock(ref w, clock.EntrySpan);
-
-    private static void WriteClock(ref WireWriter w, ReadOnlySpan<ClockEntry> clock)
+    private static void WriteClock(ref WireWriter w, VectorClock clock)
     {
-        w.WriteU8(checked((byte)clock.Length));
-        foreach (var e in clock)
+        w.WriteU8(checked((byte)clock.Count));
+        foreach (var e in clock.EntrySpan)
         {
             w.WriteU64(e.Member.Value);
             w.WriteVarint(e.Value);
