@@ -115,6 +115,7 @@ public static class ScenarioRunner
             sampleTimeout = TimeSpan.FromMilliseconds(20); // raw UDP never repairs a loss
         }
 
+        var lc0 = mesh is WhisperMesh lm0 ? await lm0.CountersAsync(ct).ConfigureAwait(false) : default;
         var latencyEnd = Stopwatch.GetTimestamp() + (long)(Math.Min(o.Duration.TotalSeconds, 3) * Stopwatch.Frequency);
         for (var i = 0; i < 2000 && Stopwatch.GetTimestamp() < latencyEnd; i++)
         {
@@ -141,6 +142,14 @@ public static class ScenarioRunner
         }
 
         Volatile.Write(ref pendingKey, -1);
+        if (mesh is WhisperMesh lm1)
+        {
+            var lc1 = await lm1.CountersAsync(ct).ConfigureAwait(false);
+            var n0 = samples.Count + incomplete;
+            r.Add(new(scenario, "lat_retransmits_per_broadcast", n0 == 0 ? 0 : (lc1.Retransmitted - lc0.Retransmitted) / (double)n0, "chunks"));
+            r.Add(new(scenario, "lat_redundant_dgrams_per_broadcast", n0 == 0 ? 0 : (lc1.Redundant - lc0.Redundant) / (double)n0, "datagrams"));
+        }
+
         samples.Sort();
         r.Add(new(scenario, "lat_p50_us", Pct(samples, 0.5), "us"));
         r.Add(new(scenario, "lat_p90_us", Pct(samples, 0.9), "us"));
@@ -240,6 +249,7 @@ public static class ScenarioRunner
             r.Add(new(scenario, "nacks_per_broadcast", (c1.Nacks - c0.Nacks) / (double)sent, "frames"));
             r.Add(new(scenario, "retransmits_per_broadcast", (c1.Retransmitted - c0.Retransmitted) / (double)sent, "chunks"));
             r.Add(new(scenario, "chunks_per_broadcast", (c1.Chunks - c0.Chunks) / (double)sent, "chunks"));
+            r.Add(new(scenario, "redundant_dgrams_per_broadcast", (c1.Redundant - c0.Redundant) / (double)sent, "datagrams"));
             r.Add(new(scenario, "deferred_sends_fraction", (c1.Deferred - c0.Deferred) / (double)sent, "fraction"));
             var control = c1.Control - c0.Control;
             var data = c1.Datagrams - c0.Datagrams - control;

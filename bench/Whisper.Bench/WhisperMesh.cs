@@ -124,9 +124,9 @@ public sealed class WhisperMesh : IMesh
     }
 
     /// <summary>Engine counters summed over the nodes (acks, nacks, retransmissions, flow-control waits).</summary>
-    public async Task<(long Acks, long Nacks, long Retransmitted, long Deferred, long Chunks, long Control, long Datagrams)> CountersAsync(CancellationToken ct)
+    public async Task<(long Acks, long Nacks, long Retransmitted, long Deferred, long Chunks, long Control, long Datagrams, long Redundant)> CountersAsync(CancellationToken ct)
     {
-        long acks = 0, nacks = 0, retx = 0, deferred = 0, chunks = 0, control = 0, datagrams = 0;
+        long acks = 0, nacks = 0, retx = 0, deferred = 0, chunks = 0, control = 0, datagrams = 0, redundant = 0;
         foreach (var n in _nodes)
         {
             var s = await n.GetStatsAsync(ct).ConfigureAwait(false);
@@ -137,9 +137,10 @@ public sealed class WhisperMesh : IMesh
             chunks += s.ChunksSent;
             control += s.ControlDatagramsSent;
             datagrams += s.DatagramsSent;
+            redundant += s.RedundantDatagrams;
         }
 
-        return (acks, nacks, retx, deferred, chunks, control, datagrams);
+        return (acks, nacks, retx, deferred, chunks, control, datagrams, redundant);
     }
 
     /// <summary>On <paramref name="node"/>'s driver thread, for every message it delivers.</summary>
