@@ -25,8 +25,11 @@ public sealed class WhisperMesh : IMesh
     private readonly int _size;
     private long _violations;
 
-    /// <summary>Sends per node that may wait for the engine's flow control before a broadcast is refused (the runner's in-flight bound, BenchOptions.InFlightPerNode).</summary>
-    public const int InFlightPerNode = 64;
+    /// <summary>
+    /// Sends per node that may wait in front of the engine (its flow-control window is 1024 chunks) before a broadcast is
+    /// refused and the runner retries after 1 ms: deep enough that the senders wait for flow control, not for the retry.
+    /// </summary>
+    public const int InFlightPerNode = 1024;
 
     private WhisperMesh(DiscoveryServer server, WhisperNode[] nodes, CountingLossTransport[] transports, long[][] last, int size)
     {

@@ -313,6 +313,7 @@ public static class WireCodec
         TryReadClock(ref r, out var received) && r.TryReadVarint(out var priv) ? new AckFrame(received!, priv) : null;
 
     /// <summary>A broadcast chunk into a pooled frame (deps full or a delta against <paramref name="lastDeps"/>): no allocation once the pool is warm.</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the stack buffer is written before it is read
     private static ChunkFrame? ReadPooledChunk(ref WireReader r, FramePool pool, ref VectorClock? lastDeps)
     {
         if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
@@ -349,6 +350,7 @@ public static class WireCodec
         return chunk;
     }
 
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the stack buffer is written before it is read
     private static AckFrame? ReadPooledAck(ref WireReader r, FramePool pool)
     {
         Span<ClockEntry> entries = stackalloc ClockEntry[VectorClock.MaxEntries];
