@@ -129,7 +129,11 @@ internal readonly record struct NodeInput(InputKind Kind, byte[]? Buffer, int Le
 /// </summary>
 internal sealed class DatagramBufferPool
 {
-    private const int MaxPooled = 256;
+    /// <summary>
+    /// As many as the inbox can hold (4096 x 1200 bytes at most, kept only after a backlog that deep): a smaller bound
+    /// dropped the surplus of every backlog and allocated it anew (about 100 bytes per delivery at full load).
+    /// </summary>
+    private const int MaxPooled = 4096;
     private readonly Stack<byte[]> _free = new();
 
     public byte[] Rent()

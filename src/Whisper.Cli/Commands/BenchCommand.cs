@@ -35,7 +35,11 @@ internal static class BenchCommand
                 Idle = TimeSpan.FromSeconds(result.GetValue(idle)),
                 Launcher = SelfLauncher(),
             };
-            var records = await ScenarioRunner.RunAsync(options, Console.Error, ct).ConfigureAwait(false);
+            List<Whisper.Bench.BenchRecord> records;
+            using (Whisper.Bench.AllocationSampler.StartIfRequested(Console.Error))
+            {
+                records = await ScenarioRunner.RunAsync(options, Console.Error, ct).ConfigureAwait(false);
+            }
             await Console.Out.WriteAsync(ScenarioRunner.Table(records)).ConfigureAwait(false);
             if (result.GetValue(json) is { } file)
             {
