@@ -774,15 +774,11 @@ public sealed partial class WhisperNode
                 continue;
             }
 
-            if (received.Length > WireCodec.MaxDatagramSize)
+            if (!TryCopyDatagram(buffer, received, out var input, out var copy))
             {
-                Interlocked.Increment(ref _oversized);
                 continue;
             }
 
-            var copy = _datagramBuffers.Rent();
-            buffer.AsSpan(0, received.Length).CopyTo(copy);
-            var input = NodeInput.ForDatagram(copy, received.Length, received.From);
             try
             {
                 if (!_inbox.Writer.TryWrite(input))
@@ -796,6 +792,23 @@ public sealed partial class WhisperNode
                 return;
             }
         }
+    }
+
+    /// <summary>A received datagram as the driver's input, in a pooled buffer; false (counted) when it is oversized.</summary>
+    private bool TryCopyDatagram(byte[] buffer, ReceivedDatagram received, out NodeInput input, out byte[] copy)
+    {
+        if (received.Length > WireCodec.MaxDatagramSize)
+        {
+            Interlocked.Increment(ref _oversized);
+            input = default;
+            copy = [];
+            return false;
+        }
+
+        copy = _datagramBuffers.Rent();
+        buffer.AsSpan(0, received.Length).CopyTo(copy);
+        input = NodeInput.ForDatagram(copy, received.Length, received.From);
+        return true;
     }
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
@@ -835,17 +848,14 @@ public sealed partial class WhisperNode
                 continue;
             }
 
-            if (received.Length > WireCodec.MaxDatagramSize)
+            if (!TryCopyDatagram(buffer, received, out var input, out var copy))
             {
-                Interlocked.Increment(ref _oversized);
                 continue;
             }
 
-            var copy = _datagramBuffers.Rent();
-            buffer.AsSpan(0, received.Length).CopyTo(copy);
             try
             {
-                await _inbox.Writer.WriteAsync(NodeInput.ForDatagram(copy, received.Length, received.From), cancellationToken).ConfigureAwait(false);
+                await _inbox.Writer.WriteAsync(input, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is ChannelClosedException or OperationCanceledException)
             {

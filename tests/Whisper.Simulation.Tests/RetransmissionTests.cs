@@ -63,23 +63,7 @@ public sealed class RetransmissionTests
     {
         // One broadcast at a time on 1 ms links with 20% loss: a lost copy is the last thing on its stream, so only the
         // sender's timer (or an ack/nack exchange) can repair it; every message must still reach everyone promptly.
-        var world = new Scenario
-        {
-            Name = "sparse-lossy",
-            Nodes = 5,
-            Loss = 0.2,
-            DelayBase = TimeSpan.FromMilliseconds(1),
-            DelayJitter = TimeSpan.Zero,
-            FaultsDuringJoin = false,
-            WorkloadDuration = TimeSpan.FromSeconds(1),
-            BroadcastsPerSecond = 0,
-            PrivateBurstsPerSecond = 0,
-        };
-        var sim = new Simulation(seed, world);
-        sim.StartAll(TimeSpan.FromMilliseconds(10));
-        Assert.True(sim.RunUntil(sim.GroupFormed, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10)));
-        sim.RunFor(TimeSpan.FromSeconds(1)); // let the round-trip estimates settle
-        sim.Network.FaultsEnabled = true; // the scenario's loss; off while the group formed
+        var sim = SparseLossyGroup(seed, nodes: 5, loss: 0.2);
 
         var worst = TimeSpan.Zero;
         for (var i = 0; i < 40; i++)
@@ -104,23 +88,7 @@ public sealed class RetransmissionTests
         // the first try only 0.9^9 = 39% of the time and otherwise waits for the sender's timer (no later datagram reveals
         // the gap). Once the senders have measured the loss they send such datagrams twice: then a member misses a message
         // only if both copies are lost, and 0.99^9 = 91% of messages need no repair.
-        var world = new Scenario
-        {
-            Name = "sparse-lossy-10",
-            Nodes = 10,
-            Loss = 0.1,
-            DelayBase = TimeSpan.FromMilliseconds(1),
-            DelayJitter = TimeSpan.Zero,
-            FaultsDuringJoin = false,
-            WorkloadDuration = TimeSpan.FromSeconds(1),
-            BroadcastsPerSecond = 0,
-            PrivateBurstsPerSecond = 0,
-        };
-        var sim = new Simulation(seed, world);
-        sim.StartAll(TimeSpan.FromMilliseconds(10));
-        Assert.True(sim.RunUntil(sim.GroupFormed, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10)));
-        sim.RunFor(TimeSpan.FromSeconds(1));
-        sim.Network.FaultsEnabled = true; // the scenario's loss; off while the group formed
+        var sim = SparseLossyGroup(seed, nodes: 10, loss: 0.1);
 
         var latencies = new List<TimeSpan>();
         for (var i = 0; i < 300; i++)
@@ -138,6 +106,31 @@ public sealed class RetransmissionTests
         Assert.True(lastTwoHundred[^1] <= TimeSpan.FromMilliseconds(60), $"slowest repair took {lastTwoHundred[^1].TotalMilliseconds:0.0} ms of virtual time");
         Assert.True(Enumerable.Range(0, sim.NodeCount).Sum(i => Stats(sim, i).ChunksRetransmitted) > 0, "the loss must have cost something");
         Assert.True(sim.Finish().Passed);
+    }
+
+    /// <summary>
+    /// A formed group on 1 ms links with no workload of its own (the test sends), whose loss is switched on after a second
+    /// to let the round-trip estimates settle (faults are off while the group forms).
+    /// </summary>
+    private static Simulation SparseLossyGroup(ulong seed, int nodes, double loss)
+    {
+        var sim = new Simulation(seed, new Scenario
+        {
+            Name = $"sparse-lossy-{nodes}",
+            Nodes = nodes,
+            Loss = loss,
+            DelayBase = TimeSpan.FromMilliseconds(1),
+            DelayJitter = TimeSpan.Zero,
+            FaultsDuringJoin = false,
+            WorkloadDuration = TimeSpan.FromSeconds(1),
+            BroadcastsPerSecond = 0,
+            PrivateBurstsPerSecond = 0,
+        });
+        sim.StartAll(TimeSpan.FromMilliseconds(10));
+        Assert.True(sim.RunUntil(sim.GroupFormed, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10)));
+        sim.RunFor(TimeSpan.FromSeconds(1));
+        sim.Network.FaultsEnabled = true;
+        return sim;
     }
 
     private static bool DeliveredEverywhere(Simulation sim, MessageKey key) =>

@@ -2346,37 +2346,10 @@ public sealed partial class WhisperEngine
         return VectorClock.FromOwnedArray(entries);
     }
 
-    /// <summary>Our cumulative receive vector: the ack for every broadcast stream at once.</summary>
-    private VectorClock ReceivedClock()
-    {
-        var count = 0;
-        foreach (var o in _originOrder)
-        {
-            count += Advertised(o) ? 1 : 0;
-        }
-
-        if (count == 0)
-        {
-            return VectorClock.Empty;
-        }
-
-        var entries = new ClockEntry[count];
-        var k = 0;
-        foreach (var o in _originOrder)
-        {
-            if (Advertised(o))
-            {
-                entries[k++] = new ClockEntry(o.Id, o.Contig);
-            }
-        }
-
-        return VectorClock.FromOwnedArray(entries);
-    }
-
     /// <summary>An adopted base is "before our time", not chunks we hold: advertising it would send others asking us for them.</summary>
     private static bool Advertised(OriginStream o) => o.BaseKnown && o.Contig > 0 && !(o.Adopted && o.Contig <= o.Base);
 
-    /// <summary>The ack to send now: <see cref="ReceivedClock"/> in the engine's one reusable ack frame (no allocation).</summary>
+    /// <summary>The ack to send now: our cumulative receive vector (every advertised stream's contiguous point) in the engine's one reusable ack frame (no allocation).</summary>
     private AckFrame OutgoingAck(ulong privateReceived)
     {
         var k = 0;
