@@ -2357,21 +2357,7 @@ public sealed partial class WhisperEngine
         {
             if (Advertised(o))
             {
-                if (k == _ackScratch.Length)
-                {
-                    Array.Resize(ref _ackScratch, k * 2);
-                }
-
-                var e = new ClockEntry(o.Id, o.Contig);
-                var j = k - 1;
-                while (j >= 0 && _ackScratch[j].Member.Value > e.Member.Value)
-                {
-                    _ackScratch[j + 1] = _ackScratch[j];
-                    j--;
-                }
-
-                _ackScratch[j + 1] = e;
-                k++;
+                k = InsertSorted(ref _ackScratch, k, new ClockEntry(o.Id, o.Contig));
             }
         }
 

@@ -116,26 +116,30 @@ public sealed partial class WhisperEngine
         {
             if (o.BaseKnown && o.Delivered > 0)
             {
-                if (k == _depsScratch.Length)
-                {
-                    Array.Resize(ref _depsScratch, k * 2);
-                }
-
-                // Insertion sort by member id: a few dozen entries at most.
-                var e = new ClockEntry(o.Id, o.Delivered);
-                var j = k - 1;
-                while (j >= 0 && _depsScratch[j].Member.Value > e.Member.Value)
-                {
-                    _depsScratch[j + 1] = _depsScratch[j];
-                    j--;
-                }
-
-                _depsScratch[j + 1] = e;
-                k++;
+                k = InsertSorted(ref _depsScratch, k, new ClockEntry(o.Id, o.Delivered));
             }
         }
 
         return _depsScratch.AsSpan(0, k);
+    }
+
+    /// <summary>Inserts <paramref name="e"/> into the first <paramref name="count"/> entries of <paramref name="scratch"/>, kept sorted by member id (insertion sort: a few dozen entries at most); grows the buffer when full.</summary>
+    private static int InsertSorted(ref ClockEntry[] scratch, int count, ClockEntry e)
+    {
+        if (count == scratch.Length)
+        {
+            Array.Resize(ref scratch, Math.Max(4, count * 2));
+        }
+
+        var j = count - 1;
+        while (j >= 0 && scratch[j].Member.Value > e.Member.Value)
+        {
+            scratch[j + 1] = scratch[j];
+            j--;
+        }
+
+        scratch[j + 1] = e;
+        return count + 1;
     }
 
     /// <summary>Hands chunks the decoder rented for this datagram and nobody stored back to the pool.</summary>
