@@ -65,6 +65,16 @@ public sealed partial class WhisperEngine
     private TimeSpan _nextGossipAt = TimeSpan.MaxValue;
     private TimeSpan _leaveDeadline = TimeSpan.MaxValue;
     private ulong _leaveFinal;
+
+    /// <summary>
+    /// Copies of our <see cref="LeaveFrame"/> still to send, <see cref="LeaveCopyInterval"/> apart: a leave whose every
+    /// chunk was already acknowledged would otherwise go out once, and if that datagram was lost the others reported us
+    /// down 2.5 s later instead of left. A member that gets a copy again ignores it.
+    /// </summary>
+    private int _leaveCopiesLeft;
+    private TimeSpan _nextLeaveCopyAt = TimeSpan.MaxValue;
+    private const int LeaveCopies = 3;
+    private static readonly TimeSpan LeaveCopyInterval = TimeSpan.FromMilliseconds(10);
     private int _pollCursor;
 
     /// <summary>A datagram to send a second time at the next poll (<see cref="EngineOptions.RedundantSendAboveLoss"/>).</summary>
@@ -113,7 +123,7 @@ public sealed partial class WhisperEngine
 
             if (State == EngineState.Leaving)
             {
-                t = Min(t, _leaveDeadline);
+                t = Min(t, Min(_leaveDeadline, _nextLeaveCopyAt));
             }
 
             foreach (var p in _peerOrder)
@@ -371,6 +381,8 @@ public sealed partial class WhisperEngine
                     }
                 }
 
+                _leaveCopiesLeft = LeaveCopies - 1;
+                _nextLeaveCopyAt = now + LeaveCopyInterval;
                 CheckLeaveDone();
                 return;
             default:
@@ -689,6 +701,20 @@ public sealed partial class WhisperEngine
 
         if (State == EngineState.Leaving)
         {
+            if (_leaveCopiesLeft > 0 && now >= _nextLeaveCopyAt)
+            {
+                foreach (var p in _peerOrder)
+                {
+                    if (p.InView)
+                    {
+                        p.Outbox.Enqueue(new LeaveFrame(_leaveFinal));
+                    }
+                }
+
+                _leaveCopiesLeft--;
+                _nextLeaveCopyAt = _leaveCopiesLeft > 0 ? now + LeaveCopyInterval : TimeSpan.MaxValue;
+            }
+
             CheckLeaveDone();
         }
 
@@ -1481,7 +1507,7 @@ public sealed partial class WhisperEngine
     private void CheckLeaveDone()
     {
         var done = _now >= _leaveDeadline;
-        if (!done)
+        if (!done && _leaveCopiesLeft == 0)
         {
             done = true;
             foreach (var p in _peerOrder)

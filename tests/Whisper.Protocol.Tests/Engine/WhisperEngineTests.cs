@@ -344,6 +344,26 @@ public sealed class WhisperEngineTests
     }
 
     [Fact]
+    public void A_leave_with_nothing_unacknowledged_is_sent_three_times_so_a_lost_copy_still_ends_as_left()
+    {
+        var net = new EngineHarness();
+        net.Form("alice", "bob");
+        net.RunFor(TimeSpan.FromMilliseconds(100)); // everything alice said is acknowledged
+        var bobEndpoint = net["bob"].Endpoint;
+        var leaves = 0;
+        net.Drop = d => d.To.Equals(bobEndpoint) && d.Frames.Any(static f => f is LeaveFrame) && ++leaves == 1; // the first copy is lost
+
+        net["alice"].Engine.Leave(net.Now);
+        net.Pump(net["alice"]);
+        net.RunFor(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(3, leaves);
+        Assert.Contains(net["alice"].Events, e => e is LeftEvent);
+        var statuses = net["bob"].Events.OfType<MemberStatusEvent>().Where(e => e.Member.Name == "alice").Select(e => e.Status).ToArray();
+        Assert.Equal([MemberStatus.Left], statuses.Where(s => s != MemberStatus.Up));
+    }
+
+    [Fact]
     public void A_silent_member_is_reported_suspect_then_down()
     {
         var net = new EngineHarness();
