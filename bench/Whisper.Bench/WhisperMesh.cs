@@ -247,7 +247,7 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
         var blocking = (IBlockingDatagramReceiver)inner;
         while (blocking.TryReceive(buffer, timeout, out received))
         {
-            if (LossField <= 0 || _random.NextDouble() >= LossField)
+            if (received.Length == 0 || LossField <= 0 || _random.NextDouble() >= LossField) // wake-ups are never dropped
             {
                 return true;
             }
@@ -255,6 +255,8 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
 
         return false;
     }
+
+    public void Wake() => (inner as IBlockingDatagramReceiver)?.Wake();
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 }

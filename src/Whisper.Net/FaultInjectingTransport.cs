@@ -114,7 +114,7 @@ public sealed class FaultInjectingTransport : IDatagramTransport, IBlockingDatag
         var blocking = _inner as IBlockingDatagramReceiver ?? throw new NotSupportedException($"{_inner} has no blocking receive");
         while (blocking.TryReceive(buffer, timeout, out received)) // each iteration takes a real datagram: never spins
         {
-            if (!Draw(_receiveRandom, _faults.DropIncoming))
+            if (received.Length == 0 || !Draw(_receiveRandom, _faults.DropIncoming)) // a wake-up is never dropped (nor drawn for)
             {
                 return true;
             }
@@ -124,6 +124,8 @@ public sealed class FaultInjectingTransport : IDatagramTransport, IBlockingDatag
 
         return false;
     }
+
+    public void Wake() => (_inner as IBlockingDatagramReceiver)?.Wake();
 
     public ValueTask DisposeAsync()
     {

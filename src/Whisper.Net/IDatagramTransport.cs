@@ -7,7 +7,9 @@ namespace Whisper.Net;
 /// Implementations never throw on hostile input (malformed, oversized or unexpected datagrams, ICMP errors);
 /// they may lose, duplicate or reorder datagrams, which the protocol tolerates.
 /// <para>A node calls <see cref="Send"/> from its driver loop and <see cref="ReceiveAsync"/> from one receive
-/// loop, so one sender and one receiver may run concurrently; neither is called concurrently with itself.</para>
+/// loop, so one sender and one receiver may run concurrently; neither is called concurrently with itself. With
+/// <see cref="IBlockingDatagramReceiver"/>, the driver thread both sends and receives, and only
+/// <see cref="IBlockingDatagramReceiver.Wake"/> comes from other threads.</para>
 /// </summary>
 public interface IDatagramTransport : IAsyncDisposable
 {
@@ -30,10 +32,12 @@ public interface IDatagramTransport : IAsyncDisposable
 }
 
 /// <summary>
-/// Optional for a transport: a blocking receive, so that a node can run its receive loop on a dedicated thread that
-/// the kernel wakes directly when a datagram arrives (one thread hop less than an asynchronous receive, whose
-/// completion is dispatched to the thread pool). <see cref="UdpDatagramTransport"/> implements it; a wrapping
-/// transport implements it when its inner one does (<see cref="SupportsBlockingReceive"/>).
+/// Optional for a transport: a blocking receive, so that a node can run its whole driver loop on one dedicated thread
+/// that waits in the socket itself: the kernel wakes it when a datagram arrives, it feeds the engine straight from its
+/// receive buffer, and while it works the next datagrams queue in the socket and are read without sleeping. Other
+/// threads (application sends, a stop) make it look at its inbox with <see cref="Wake"/>.
+/// <see cref="UdpDatagramTransport"/> implements it; a wrapping transport implements it when its inner one does
+/// (<see cref="SupportsBlockingReceive"/>) and passes zero-length datagrams (wake-ups) through untouched.
 /// </summary>
 public interface IBlockingDatagramReceiver
 {
@@ -42,10 +46,19 @@ public interface IBlockingDatagramReceiver
 
     /// <summary>
     /// Waits at most <paramref name="timeout"/> for the next datagram and copies it into <paramref name="buffer"/>
-    /// (64 KiB, so nothing is truncated). False when none came in time. Throws <see cref="ObjectDisposedException"/>
-    /// after disposal; never throws for network conditions.
+    /// (64 KiB, so nothing is truncated). False when none came in time. <see cref="TimeSpan.Zero"/> does not wait: it
+    /// takes a datagram that is already there, or returns false. A zero-length datagram is a wake-up (see
+    /// <see cref="Wake"/>) or noise, never protocol data. Throws <see cref="ObjectDisposedException"/> after disposal;
+    /// never throws for network conditions.
     /// </summary>
     bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received);
+
+    /// <summary>
+    /// Thread-safe: makes a <see cref="TryReceive"/> that waits now, or the next one, return soon (with a zero-length
+    /// datagram or false). Best effort and never throws: a wake-up that is lost only delays the caller's input until
+    /// the driver's bounded wait ends.
+    /// </summary>
+    void Wake();
 }
 
 /// <summary>One received datagram: <see cref="Length"/> bytes at the start of the caller's buffer, from <see cref="From"/>.</summary>

@@ -26,6 +26,8 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
     // caller at a time, see IDatagramTransport). Bounded: a flood of new source addresses just clears them.
     private const int MaxCachedAddresses = 1024;
     private readonly SocketAddress _receivedFrom;
+    private readonly SocketAddress _wakeAddress;
+    private readonly LinuxSocketWait? _native;
     private readonly Dictionary<SocketAddress, IPEndPoint> _receiveCache = [];
     private readonly Dictionary<IPEndPoint, SocketAddress> _sendCache = [];
     private readonly ILogger _logger;
@@ -43,6 +45,8 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
             ? new IPEndPoint(IPAddress.IPv6Any, 0)
             : new IPEndPoint(IPAddress.Any, 0);
         _receivedFrom = new SocketAddress(socket.AddressFamily);
+        _wakeAddress = WakeTarget(LocalEndpoint, socket.AddressFamily).Serialize();
+        _native = LinuxSocketWait.TryCreate(socket);
     }
 
     public IPEndPoint LocalEndpoint { get; }
@@ -180,6 +184,26 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
     public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_native is { } native)
+        {
+            long ignored = 0;
+            var length = native.Receive(buffer, _receivedFrom, timeout, ref ignored);
+            if (ignored > 0)
+            {
+                Interlocked.Add(ref _receiveErrors, ignored);
+            }
+
+            received = length >= 0 ? new ReceivedDatagram(length, Sender()) : default;
+            return length >= 0;
+        }
+
+        if (timeout <= TimeSpan.Zero && _socket.Available == 0)
+        {
+            // Nothing waiting (FIONREAD; a zero-length datagram at the head also reads 0 and is taken by the next wait).
+            received = default;
+            return false;
+        }
+
         var millis = (int)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, int.MaxValue);
         if (_receiveTimeoutMillis != millis)
         {
@@ -213,6 +237,55 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
         }
     }
 
+    /// <summary>
+    /// Ends a waiting <see cref="TryReceive"/>: on Linux through an eventfd it polls with the socket
+    /// (<see cref="LinuxSocketWait"/>), elsewhere with a zero-length datagram to this socket itself (to the loopback
+    /// address when it is bound to a wildcard). Safe from any thread: it touches only the socket, the eventfd and an
+    /// address made once.
+    /// </summary>
+    public void Wake()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        if (_native is { } native)
+        {
+            native.Wake();
+            return;
+        }
+
+        try
+        {
+            _socket.SendTo(ReadOnlySpan<byte>.Empty, SocketFlags.None, _wakeAddress);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // best effort: the driver's wait is bounded, so a lost wake-up only delays its input
+        }
+    }
+
+    private static IPEndPoint WakeTarget(IPEndPoint local, AddressFamily family)
+    {
+        var address = local.Address;
+        if (address.Equals(IPAddress.Any))
+        {
+            address = IPAddress.Loopback;
+        }
+        else if (address.Equals(IPAddress.IPv6Any))
+        {
+            address = IPAddress.IPv6Loopback;
+        }
+
+        if (family == AddressFamily.InterNetworkV6 && address.AddressFamily == AddressFamily.InterNetwork)
+        {
+            address = address.MapToIPv6();
+        }
+
+        return new IPEndPoint(address, local.Port);
+    }
+
     private IPEndPoint Sender()
     {
         if (_receiveCache.TryGetValue(_receivedFrom, out var known))
@@ -237,6 +310,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _socket.Dispose();
+            _native?.Dispose();
         }
 
         return ValueTask.CompletedTask;

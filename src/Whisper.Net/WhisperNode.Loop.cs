@@ -25,11 +25,270 @@ public sealed partial class WhisperNode
 
     private void Run()
     {
+        // One thread that waits in the socket needs the real clock for its waits; a test clock gets the timer-driven loop.
+        if (_transport is IBlockingDatagramReceiver { SupportsBlockingReceive: true } blocking && ReferenceEquals(_time, TimeProvider.System))
+        {
+            _parkable = blocking;
+            _loop = StartDriverThread(blocking);
+            return;
+        }
+
         var receiveStop = new CancellationTokenSource();
-        _receiver = _transport is IBlockingDatagramReceiver { SupportsBlockingReceive: true } blocking
-            ? StartReceiveThread(blocking, receiveStop.Token)
-            : Task.Run(() => ReceiveLoopAsync(receiveStop.Token));
+        _receiver = Task.Run(() => ReceiveLoopAsync(receiveStop.Token));
         _loop = Task.Run(() => DriveAsync(receiveStop));
+    }
+
+    /// <summary>
+    /// The driver loop on a dedicated thread that also receives (transports with a blocking receive, on the system
+    /// clock). Each round feeds the engine the datagrams already waiting in the socket (at most <see cref="MaxBatch"/>,
+    /// straight from one receive buffer: no copy, no hop), then the queued commands (at most <see cref="MaxBatch"/>), runs
+    /// the timers once the socket is drained (so an ack still waiting there counts before a retransmission timer judges
+    /// its chunks missing; under a flood at most <see cref="TimerSlice"/> apart), and drains the transmits once, so the
+    /// chunks of several sends and the acks for several datagrams share datagrams. With nothing to do it parks in the
+    /// socket's receive until a datagram comes, the next engine deadline or <see cref="ReceivePoll"/>; other threads
+    /// end the wait with <see cref="IBlockingDatagramReceiver.Wake"/> when they queue a command. A busy node never
+    /// sleeps: datagrams that arrive while it works are read without a wake-up, which a thread that only relayed them
+    /// to another would pay for nearly every datagram (docs/architecture.md, "The driver").
+    /// </summary>
+    private Task StartDriverThread(IBlockingDatagramReceiver receiver)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                DriveOnThread(receiver);
+            }
+            finally
+            {
+                done.TrySetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = $"whisper {_options.Name}",
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    private void DriveOnThread(IBlockingDatagramReceiver receiver)
+    {
+        Log.Starting(_logger, Self.ToString(), _transport.LocalEndpoint, _options.Peer is null ? "server" : "member", _options.Contact);
+        var buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferBytes);
+        var errors = 0;
+        _engineLock.Enter(); // held by this thread except while it waits in the socket (see Park)
+        try
+        {
+            _engine.Start(_options.Contact, Now(), _options.Peer is null ? null : _options.Server);
+            AfterInput(isTimeout: false);
+            using var wake = _stop.Token.UnsafeRegister(static s => ((WhisperNode)s!).WakeDriver(), this);
+            var timersRunAt = Now();
+            var reader = _inbox.Reader;
+            while (!_finished)
+            {
+                _stop.Token.ThrowIfCancellationRequested();
+                var datagrams = 0;
+                while (datagrams < MaxBatch && !_finished && TakeDatagram(receiver, buffer, TimeSpan.Zero, ref errors, out var received))
+                {
+                    Feed(buffer, received);
+                    datagrams++;
+                }
+
+                var commands = 0;
+                while (commands < MaxBatch && !_finished && reader.TryRead(out var input))
+                {
+                    Handle(input);
+                    commands++;
+                }
+
+                if (datagrams < MaxBatch || Now() - timersRunAt >= TimerSlice)
+                {
+                    RunTimers();
+                    timersRunAt = Now();
+                }
+
+                DrainBatch();
+                if (datagrams == 0 && commands == 0 && !_finished)
+                {
+                    Park(receiver, buffer, ref errors);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            Log.Stopped(_logger, Self.ToString(), State);
+        }
+        catch (Exception ex)
+        {
+            _fault ??= ex;
+            Log.LoopFailed(_logger, Self.ToString(), ex);
+        }
+        finally
+        {
+            _finished = true;
+            ShutdownAsync(receiveStop: null).GetAwaiter().GetResult(); // this thread is the receiver: nothing to wait for
+            _engineLock.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Waits in the socket until a datagram, a wake-up, the engine's next deadline or <see cref="ReceivePoll"/>, with
+    /// the engine released, so that a thread queueing a command meanwhile can run the round itself
+    /// (<see cref="TryRunInline"/>). Announces the wait before it looks at the inbox, so a command queued at any moment
+    /// is seen here, run inline, or wakes the wait (<see cref="WakeDriver"/>).
+    /// </summary>
+    private void Park(IBlockingDatagramReceiver receiver, byte[] buffer, ref int errors)
+    {
+        var wait = ReceivePoll;
+        if (_engine.NextTimeout is { } due)
+        {
+            var left = due - Now();
+            wait = left <= TimeSpan.Zero ? TimeSpan.Zero : left < wait ? left : wait;
+        }
+
+        if (wait <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        _parkedUntil = Now() + wait;
+        Interlocked.Exchange(ref _parked, 1);
+        if (_inbox.Reader.Count > 0 || _stop.IsCancellationRequested)
+        {
+            Volatile.Write(ref _parked, 0);
+            return;
+        }
+
+        bool got;
+        ReceivedDatagram received;
+        _engineLock.Exit();
+        try
+        {
+            got = TakeDatagram(receiver, buffer, wait, ref errors, out received);
+        }
+        finally
+        {
+            _engineLock.Enter();
+            Volatile.Write(ref _parked, 0);
+        }
+
+        if (got && !_finished)
+        {
+            Feed(buffer, received);
+        }
+    }
+
+    /// <summary>
+    /// After a command was queued: when the driver thread waits in the socket, the caller runs the round itself (its
+    /// commands, due timers, the drain), so a send leaves without waking another thread first; the driver thread is
+    /// woken only when its wait must end sooner (an earlier engine deadline, more input, the end). Otherwise, or when
+    /// the caller is inside the loop already (a delivery handler), the driver thread is woken if it waits.
+    /// </summary>
+    private void TryRunInline()
+    {
+        if (_parkable is null)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _parked) == 0 || _engineLock.IsHeldByCurrentThread || !_engineLock.TryEnter())
+        {
+            WakeDriver();
+            return;
+        }
+
+        var wakeAfter = true;
+        try
+        {
+            if (Volatile.Read(ref _parked) == 1 && !_finished)
+            {
+                var commands = 0;
+                while (commands < MaxBatch && !_finished && _inbox.Reader.TryRead(out var input))
+                {
+                    Handle(input);
+                    commands++;
+                }
+
+                RunTimers();
+                DrainBatch();
+                wakeAfter = _finished || _inbox.Reader.Count > 0 || _engine.NextTimeout < _parkedUntil;
+            }
+        }
+        catch (Exception ex)
+        {
+            _fault ??= ex;
+            _finished = true; // the driver thread ends the node
+            Log.LoopFailed(_logger, Self.ToString(), ex);
+        }
+        finally
+        {
+            _engineLock.Exit();
+        }
+
+        if (wakeAfter)
+        {
+            WakeDriver();
+        }
+    }
+
+    /// <summary>Thread-safe: ends the driver thread's wait in the socket, if it is waiting, so it looks at its inbox.</summary>
+    private void WakeDriver()
+    {
+        if (_parkable is { } receiver && Interlocked.Exchange(ref _parked, 0) == 1)
+        {
+            receiver.Wake();
+        }
+    }
+
+    /// <summary>
+    /// One receive on the driver thread into <paramref name="buffer"/>. True when something was taken from the socket
+    /// (zero-length wake-ups included); errors other than disposal are logged and backed off (bounded), never thrown.
+    /// </summary>
+    private bool TakeDatagram(IBlockingDatagramReceiver receiver, byte[] buffer, TimeSpan timeout, ref int errors, out ReceivedDatagram received)
+    {
+        try
+        {
+            if (!receiver.TryReceive(buffer, timeout, out received))
+            {
+                return false;
+            }
+
+            errors = 0;
+            return true;
+        }
+        catch (ObjectDisposedException) when (_stop.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(_stop.Token);
+        }
+        catch (Exception ex) when (ex is not ObjectDisposedException)
+        {
+            // Unexpected transport error: log, back off a little (bounded), carry on.
+            errors++;
+            Log.ReceiveFailed(_logger, ex);
+            _stop.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Min(1000, 10 * errors)));
+            received = default;
+            return false;
+        }
+    }
+
+    /// <summary>A datagram taken on the driver thread, fed to the engine straight from the receive buffer.</summary>
+    private void Feed(byte[] buffer, ReceivedDatagram received)
+    {
+        if (received.Length == 0)
+        {
+            return; // a wake-up (or an empty datagram from anybody): nothing for the engine
+        }
+
+        if (received.Length > WireCodec.MaxDatagramSize)
+        {
+            Interlocked.Increment(ref _oversized);
+            return;
+        }
+
+        _engine.OnDatagram(received.From, buffer.AsSpan(0, received.Length), Now());
+        _drainDue = true;
+        FlushPending();
     }
 
     private async Task DriveAsync(CancellationTokenSource receiveStop)
@@ -714,86 +973,6 @@ public sealed partial class WhisperNode
     /// <summary>How long a blocking receive waits before it checks whether the node stopped.</summary>
     private static readonly TimeSpan ReceivePoll = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>
-    /// The receive loop on a dedicated thread: the kernel wakes it when a datagram arrives and the driver loop runs
-    /// inline on it (the inbox allows synchronous continuations), one thread-pool hop less per datagram than
-    /// <see cref="ReceiveLoopAsync"/>. Its wait is bounded by <see cref="ReceivePoll"/>, so it notices a stop.
-    /// </summary>
-    private Task StartReceiveThread(IBlockingDatagramReceiver blocking, CancellationToken cancellationToken)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                ReceiveLoop(blocking, cancellationToken);
-            }
-            finally
-            {
-                done.TrySetResult();
-            }
-        })
-        {
-            IsBackground = true,
-            Name = $"whisper-recv {_options.Name}",
-        };
-        thread.Start();
-        return done.Task;
-    }
-
-    private void ReceiveLoop(IBlockingDatagramReceiver blocking, CancellationToken cancellationToken)
-    {
-        var buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferBytes);
-        var consecutiveErrors = 0;
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            ReceivedDatagram received;
-            try
-            {
-                if (!blocking.TryReceive(buffer, ReceivePoll, out received))
-                {
-                    continue;
-                }
-
-                consecutiveErrors = 0;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                // Unexpected transport error: log, back off a little (bounded), keep receiving.
-                consecutiveErrors++;
-                Log.ReceiveFailed(_logger, ex);
-                if (cancellationToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Min(1000, 10 * consecutiveErrors))))
-                {
-                    return;
-                }
-
-                continue;
-            }
-
-            if (!TryCopyDatagram(buffer, received, out var input, out var copy))
-            {
-                continue;
-            }
-
-            try
-            {
-                if (!_inbox.Writer.TryWrite(input))
-                {
-                    _inbox.Writer.WriteAsync(input, cancellationToken).AsTask().GetAwaiter().GetResult(); // the inbox is full: wait
-                }
-            }
-            catch (Exception ex) when (ex is ChannelClosedException or OperationCanceledException)
-            {
-                _datagramBuffers.Return(copy);
-                return;
-            }
-        }
-    }
-
     /// <summary>A received datagram as the driver's input, in a pooled buffer; false (counted) when it is oversized.</summary>
     private bool TryCopyDatagram(byte[] buffer, ReceivedDatagram received, out NodeInput input, out byte[] copy)
     {
@@ -865,7 +1044,8 @@ public sealed partial class WhisperNode
         }
     }
 
-    private async Task ShutdownAsync(CancellationTokenSource receiveStop)
+    /// <summary>Ends the node; <paramref name="receiveStop"/> stops the separate receive loop (null on the driver thread, which receives itself).</summary>
+    private async Task ShutdownAsync(CancellationTokenSource? receiveStop)
     {
         _finished = true;
         ReleaseHeldLive(); // nothing delivered is ever swallowed
@@ -878,7 +1058,11 @@ public sealed partial class WhisperNode
         _state = (int)_engine.State;
         _inbox.Writer.TryComplete();
         _timer.Dispose();
-        await receiveStop.CancelAsync().ConfigureAwait(false);
+        if (receiveStop is not null)
+        {
+            await receiveStop.CancelAsync().ConfigureAwait(false);
+        }
+
         try
         {
             await _transport.DisposeAsync().ConfigureAwait(false);
@@ -888,8 +1072,11 @@ public sealed partial class WhisperNode
             Log.TransportDisposeFailed(_logger, ex);
         }
 
-        await _receiver.WaitAsync(StopTimeout, _time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        receiveStop.Dispose();
+        if (receiveStop is not null)
+        {
+            await _receiver.WaitAsync(StopTimeout, _time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            receiveStop.Dispose();
+        }
 
         var stopped = Stopped();
         while (_pending.TryDequeue(out var command))

@@ -50,6 +50,10 @@ public sealed partial class WhisperNode : IAsyncDisposable
     private volatile int _state = (int)EngineState.Idle;
     private volatile Exception? _fault;
     private int _tickQueued;
+    private int _parked;
+    private TimeSpan _parkedUntil;
+    private readonly Lock _engineLock = new();
+    private IBlockingDatagramReceiver? _parkable;
     private int _disposed;
     private bool _finished;
     private bool _membersDirty;
@@ -247,6 +251,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
             return false;
         }
 
+        TryRunInline();
         return true;
     }
 
@@ -400,6 +405,8 @@ public sealed partial class WhisperNode : IAsyncDisposable
             {
                 await _inbox.Writer.WriteAsync(input, cancellationToken).ConfigureAwait(false);
             }
+
+            TryRunInline();
         }
         catch (ChannelClosedException)
         {
