@@ -42,6 +42,9 @@ public sealed partial class WhisperEngine
     private readonly Queue<(IPEndPoint Endpoint, MemberId To, Frame Frame)> _controlOut = new();
     private readonly List<Frame> _decoded = [];
     private readonly List<Frame> _writing = [];
+    private ChunkRunCache? _runCache;
+
+    private ChunkRunCache RunCache => _runCache ??= new ChunkRunCache(_options.MaxDatagramBytes);
     private OriginStream _self = null!;
     private SendLog _sendLog = null!;
 
@@ -234,6 +237,13 @@ public sealed partial class WhisperEngine
         if (payload.Length > _options.MaxMessageBytes)
         {
             return new SendResult(SendStatus.TooLarge, default);
+        }
+
+        // A message takes at least one chunk: a full window refuses before the clock is built (a node waiting for flow
+        // control asks again after every datagram).
+        if (MySeq - _self.Stable is var waiting && waiting > 0 && waiting + 1 > (ulong)_options.SendWindowChunks)
+        {
+            return new SendResult(SendStatus.WindowFull, default);
         }
 
         var deps = CurrentClockEntries();
@@ -790,7 +800,16 @@ public sealed partial class WhisperEngine
                 }
             }
 
+            // The chunks that opened the previous datagram (usually to another member) are copied, not encoded again.
+            var opening = _writing.Count;
+            var reused = RunCache.TakeMatchingPrefix(p.Outbox, room, _writing, out var reusedBytes);
+            room -= reusedBytes;
             VectorClock? previousDeps = null; // chunks after the first write their deps as a delta against the one before
+            for (var k = opening; k < _writing.Count; k++)
+            {
+                previousDeps = WireCodec.DepsOf(_writing[k], previousDeps);
+            }
+
             while (p.Outbox.TryPeek(out var frame))
             {
                 var size = WireCodec.FrameSize(frame, previousDeps);
@@ -815,7 +834,7 @@ public sealed partial class WhisperEngine
                 continue;
             }
 
-            length = Write(buffer[..limit], p.Id, _writing);
+            length = WriteReusingRun(buffer[..limit], p.Id, opening, reused, reusedBytes);
             destination = p.Endpoint;
             if (length <= limit && SendTwice(p))
             {
@@ -863,9 +882,56 @@ public sealed partial class WhisperEngine
         _loss.Lost(chunks);
     }
 
+    /// <summary>
+    /// Encodes <see cref="_writing"/> like <see cref="Write"/>, except that the <paramref name="reused"/> chunks from
+    /// index <paramref name="opening"/> on are the opening of <see cref="_runCache"/> and are copied from it; then the
+    /// chunks that open this datagram's frames from <paramref name="opening"/> on become the cached run.
+    /// </summary>
+    private int WriteReusingRun(Span<byte> buffer, MemberId to, int opening, int reused, int reusedBytes)
+    {
+        var w = new WireWriter(buffer);
+        WireCodec.WriteHeader(ref w, new DatagramHeader(Self.Id, to));
+        VectorClock? previousDeps = null;
+        for (var i = 0; i < opening; i++)
+        {
+            WireCodec.WriteFrame(ref w, _writing[i], previousDeps);
+            previousDeps = WireCodec.DepsOf(_writing[i], previousDeps);
+        }
+
+        var caching = previousDeps is null; // a run starts where no frame with deps came before (only an ack opens: always)
+        w.WriteBytes(RunCache.Bytes(reusedBytes));
+        for (var i = opening; i < opening + reused; i++)
+        {
+            previousDeps = WireCodec.DepsOf(_writing[i], previousDeps);
+        }
+
+        RunCache.Truncate(caching ? reused : 0);
+        for (var i = opening + reused; i < _writing.Count; i++)
+        {
+            var frame = _writing[i];
+            var start = w.Written;
+            WireCodec.WriteFrame(ref w, frame, previousDeps);
+            previousDeps = WireCodec.DepsOf(frame, previousDeps);
+            caching = caching && frame is ChunkFrame chunk && RunCache.Append(chunk, buffer[start..w.Written]);
+        }
+
+        return Sent(w.Written, to, _writing);
+    }
+
     private int Write(Span<byte> buffer, MemberId to, List<Frame> frames)
     {
         var length = WireCodec.Encode(new DatagramHeader(Self.Id, to), frames, buffer);
+        return Sent(length, to, frames);
+    }
+
+    /// <summary>Counts a datagram just written (and traces it).</summary>
+    private int Sent(int length, MemberId to, List<Frame> frames)
+    {
+        if (length > WireCodec.MaxDatagramSize)
+        {
+            throw new InvalidOperationException($"datagram of {length} bytes exceeds {WireCodec.MaxDatagramSize}");
+        }
+
         Stats.DatagramsSent++;
         Stats.BytesSent += length;
         if (!frames.Exists(static f => f is ChunkFrame or PrivateChunkFrame))

@@ -1,0 +1,138 @@
+using System.Text;
+using Whisper.Protocol;
+using Whisper.Protocol.Engine;
+using Whisper.Protocol.Wire;
+using Xunit;
+
+namespace Whisper.Protocol.Tests.Engine;
+
+/// <summary>
+/// The engine copies the encoded chunks that opened its previous datagram into the next one when that opens with the
+/// same chunks (a broadcast goes to every member). A copied byte that a fresh encoding would not have written is a
+/// corrupt or wrong message at the receiver, so these tests compare every datagram with a fresh encoding of what it
+/// decodes to, and pin the rules that make a copy valid: the same chunk objects at the same generation, in order from
+/// the start of the run, within the room left.
+/// </summary>
+public sealed class ChunkRunCacheTests
+{
+    private static readonly MemberId Origin = new(0x1234);
+
+    [Fact]
+    public void Only_the_chunks_that_open_the_cached_run_in_the_same_order_are_taken()
+    {
+        var pool = new FramePool();
+        var a = pool.RentChunk(Origin, 1, ChunkFlags.First | ChunkFlags.Last, true, [], "a"u8);
+        var b = pool.RentChunk(Origin, 2, ChunkFlags.First | ChunkFlags.Last, true, [], "b"u8);
+        var cache = new ChunkRunCache(WireCodec.MaxDatagramSize);
+        Assert.True(cache.Append(a, [1, 2, 3]));
+        Assert.True(cache.Append(b, [4, 5]));
+
+        var outbox = new FrameQueue();
+        outbox.Enqueue(b); // not the run's first chunk
+        outbox.Enqueue(a);
+        var taken = new List<Frame>();
+        Assert.Equal(0, cache.TakeMatchingPrefix(outbox, room: 1000, taken, out var bytes));
+        Assert.Equal(0, bytes);
+        Assert.Empty(taken);
+        Assert.Equal(2, outbox.Count);
+
+        var inOrder = new FrameQueue();
+        inOrder.Enqueue(a);
+        inOrder.Enqueue(b);
+        inOrder.Enqueue(new PingFrame(1));
+        Assert.Equal(2, cache.TakeMatchingPrefix(inOrder, room: 1000, taken, out bytes));
+        Assert.Equal(5, bytes);
+        Assert.Equal([1, 2, 3, 4, 5], cache.Bytes(bytes).ToArray());
+        Assert.Equal([a, b], taken);
+        Assert.IsType<PingFrame>(inOrder.Dequeue()); // what did not match stays queued
+    }
+
+    [Fact]
+    public void A_prefix_stops_where_the_room_ends()
+    {
+        var pool = new FramePool();
+        var a = pool.RentChunk(Origin, 1, ChunkFlags.First | ChunkFlags.Last, true, [], "a"u8);
+        var b = pool.RentChunk(Origin, 2, ChunkFlags.First | ChunkFlags.Last, true, [], "b"u8);
+        var cache = new ChunkRunCache(WireCodec.MaxDatagramSize);
+        cache.Append(a, new byte[100]);
+        cache.Append(b, new byte[100]);
+        var outbox = new FrameQueue();
+        outbox.Enqueue(a);
+        outbox.Enqueue(b);
+
+        Assert.Equal(1, cache.TakeMatchingPrefix(outbox, room: 150, [], out var bytes));
+        Assert.Equal(100, bytes);
+        Assert.Same(b, outbox.Dequeue());
+    }
+
+    [Fact]
+    public void A_chunk_recycled_into_another_message_never_matches_its_old_bytes()
+    {
+        var pool = new FramePool();
+        var a = pool.RentChunk(Origin, 1, ChunkFlags.First | ChunkFlags.Last, true, [], "old"u8);
+        var cache = new ChunkRunCache(WireCodec.MaxDatagramSize);
+        cache.Append(a, [9, 9, 9]);
+        pool.Return(a);
+        var again = pool.RentChunk(Origin, 2, ChunkFlags.First | ChunkFlags.Last, true, [], "new"u8);
+        Assert.Same(a, again); // the same object, now another chunk
+
+        var outbox = new FrameQueue();
+        outbox.Enqueue(again);
+        Assert.Equal(0, cache.TakeMatchingPrefix(outbox, room: 1000, [], out _));
+    }
+
+    [Fact]
+    public void Every_datagram_of_a_burst_to_many_members_is_byte_for_byte_a_fresh_encoding_of_what_it_carries()
+    {
+        var net = new EngineHarness(new EngineOptions { RedundantSendAboveLoss = 1 }); // no second copies: each chunk once per member
+        net.Form("a", "b", "c", "d", "e");
+        net.RunFor(TimeSpan.FromSeconds(1));
+        var alice = net["a"].Engine;
+
+        // Three rounds: a burst queued without draining, then every datagram checked; between rounds the chunks become
+        // stable and go back to the pool, so the later rounds send recycled chunk objects with new contents.
+        var buffer = new byte[WireCodec.MaxDatagramSize];
+        var seen = new Dictionary<string, List<string>>();
+        for (var round = 0; round < 3; round++)
+        {
+            for (var k = 0; k < 40; k++)
+            {
+                var text = $"round {round} message {k} " + new string((char)('a' + k % 26), 60 + k);
+                Assert.True(alice.Broadcast(Encoding.UTF8.GetBytes(text), net.Now).IsAccepted);
+            }
+
+            var chunkDatagrams = 0;
+            while (alice.TryPollTransmit(buffer, out var length, out var destination))
+            {
+                var bytes = buffer[..length];
+                var frames = new List<Frame>();
+                Assert.Equal(DecodeStatus.Ok, WireCodec.TryDecode(bytes, out var header, frames));
+                Assert.Equal(bytes, WireCodec.Encode(header, [.. frames]));
+                var texts = frames.OfType<ChunkFrame>().Select(c => Encoding.UTF8.GetString(c.Payload.Span)).ToList();
+                if (texts.Count > 0)
+                {
+                    chunkDatagrams++;
+                    var key = destination.ToString();
+                    seen.TryAdd(key, []);
+                    seen[key].AddRange(texts);
+                }
+
+                net.NodeAt(destination)?.Engine.OnDatagram(net.Nodes[0].Endpoint, bytes, net.Now);
+            }
+
+            Assert.True(chunkDatagrams >= 4 * 2, $"round {round}: {chunkDatagrams} datagrams with chunks"); // each peer needs several
+            foreach (var n in net.Nodes.Skip(1))
+            {
+                net.Pump(n);
+            }
+
+            net.RunFor(TimeSpan.FromMilliseconds(200)); // acks make the chunks stable: they are recycled
+        }
+
+        // Every member got every message, in order, exactly once.
+        var expected = Enumerable.Range(0, 3).SelectMany(r => Enumerable.Range(0, 40).Select(k => $"round {r} message {k} " + new string((char)('a' + k % 26), 60 + k))).ToList();
+        Assert.Equal(4, seen.Count);
+        Assert.All(seen.Values, texts => Assert.Equal(expected, texts));
+        Assert.All(net.Nodes.Skip(1), n => Assert.Equal(expected, n.Delivered.Where(m => m.From.Name == "a").Select(m => Encoding.UTF8.GetString(m.Payload)).ToList()));
+    }
+}
