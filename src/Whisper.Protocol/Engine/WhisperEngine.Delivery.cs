@@ -112,7 +112,7 @@ public sealed partial class WhisperEngine
     private ReadOnlySpan<ClockEntry> CurrentClockEntries()
     {
         var k = 0;
-        foreach (var o in _originOrder)
+        foreach (var o in _originsById) // sorted: every insert is an append
         {
             if (o.BaseKnown && o.Delivered > 0)
             {

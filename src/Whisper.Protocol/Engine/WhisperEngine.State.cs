@@ -101,6 +101,9 @@ public sealed partial class WhisperEngine
 
         /// <summary>True once we know <see cref="Base"/>: chunks at or below it are not for us.</summary>
         public bool BaseKnown { get; set; }
+
+        /// <summary>The id is also in the retired set, which wins for delivery checks (kept by <c>OriginsChanged</c>).</summary>
+        public bool Retired { get; set; }
         public ulong Base { get; set; }
 
         /// <summary>The base came from another member's departed list: we never held any of this stream.</summary>
