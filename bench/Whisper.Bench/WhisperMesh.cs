@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Runtime.CompilerServices;
 using Whisper.Discovery;
@@ -245,11 +246,20 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
     public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
     {
         var blocking = (IBlockingDatagramReceiver)inner;
-        while (blocking.TryReceive(buffer, timeout, out received))
+        var started = Stopwatch.GetTimestamp();
+        var left = timeout;
+        while (blocking.TryReceive(buffer, left, out received))
         {
             if (received.Length == 0 || LossField <= 0 || _random.NextDouble() >= LossField) // wake-ups are never dropped
             {
                 return true;
+            }
+
+            // A dropped datagram does not restart the wait: the node's deadline (its next timer) holds.
+            left = timeout - Stopwatch.GetElapsedTime(started);
+            if (left < TimeSpan.Zero)
+            {
+                left = TimeSpan.Zero; // only what is already there
             }
         }
 

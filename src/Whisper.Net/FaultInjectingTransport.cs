@@ -112,7 +112,10 @@ public sealed class FaultInjectingTransport : IDatagramTransport, IBlockingDatag
     public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
     {
         var blocking = _inner as IBlockingDatagramReceiver ?? throw new NotSupportedException($"{_inner} has no blocking receive");
-        while (blocking.TryReceive(buffer, timeout, out received)) // each iteration takes a real datagram: never spins
+        // A dropped datagram does not restart the wait: the caller's deadline (its next timer) holds.
+        var started = _time.GetTimestamp();
+        var left = timeout;
+        while (blocking.TryReceive(buffer, left, out received)) // each iteration takes a real datagram: never spins
         {
             if (received.Length == 0 || !Draw(_receiveRandom, _faults.DropIncoming)) // a wake-up is never dropped (nor drawn for)
             {
@@ -120,6 +123,11 @@ public sealed class FaultInjectingTransport : IDatagramTransport, IBlockingDatag
             }
 
             Interlocked.Increment(ref _droppedIncoming);
+            left = timeout <= TimeSpan.Zero ? TimeSpan.Zero : timeout - _time.GetElapsedTime(started);
+            if (left < TimeSpan.Zero)
+            {
+                left = TimeSpan.Zero; // only what is already there
+            }
         }
 
         return false;
