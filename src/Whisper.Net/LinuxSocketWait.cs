@@ -37,7 +37,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     /// <summary>Null where this is not Linux or the C library refuses (the transport then uses .NET's receive).</summary>
     public static LinuxSocketWait? TryCreate(Socket socket)
     {
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("WHISPER_MANAGED_RECEIVE") == "1")
+        if (!OperatingSystem.IsLinux())
         {
             return null;
         }

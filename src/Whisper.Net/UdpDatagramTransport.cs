@@ -28,6 +28,9 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
     private readonly SocketAddress _receivedFrom;
     private readonly SocketAddress _wakeAddress;
     private readonly LinuxSocketWait? _native;
+
+    /// <summary>True when the blocking receive waits in poll() on the descriptor (Linux), false for .NET's own receive.</summary>
+    internal bool UsesNativeWait => _native is not null;
     private readonly Dictionary<SocketAddress, IPEndPoint> _receiveCache = [];
     private readonly Dictionary<IPEndPoint, SocketAddress> _sendCache = [];
     private readonly ILogger _logger;
@@ -36,7 +39,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
     private int _disposed;
     private int _receiveTimeoutMillis;
 
-    private UdpDatagramTransport(Socket socket, ILogger logger)
+    private UdpDatagramTransport(Socket socket, ILogger logger, bool nativeWait)
     {
         _socket = socket;
         _logger = logger;
@@ -46,7 +49,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
             : new IPEndPoint(IPAddress.Any, 0);
         _receivedFrom = new SocketAddress(socket.AddressFamily);
         _wakeAddress = WakeTarget(LocalEndpoint, socket.AddressFamily).Serialize();
-        _native = LinuxSocketWait.TryCreate(socket);
+        _native = nativeWait ? LinuxSocketWait.TryCreate(socket) : null;
     }
 
     public IPEndPoint LocalEndpoint { get; }
@@ -59,7 +62,13 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
 
     /// <summary>Creates a UDP socket bound to <paramref name="endpoint"/> (port 0 picks a free port).</summary>
     /// <exception cref="SocketException">The address cannot be bound (in use, not local, ...).</exception>
-    public static UdpDatagramTransport Bind(IPEndPoint endpoint, ILogger? logger = null)
+    public static UdpDatagramTransport Bind(IPEndPoint endpoint, ILogger? logger = null) => Bind(endpoint, logger, nativeWait: true);
+
+    /// <summary>
+    /// Like <see cref="Bind(IPEndPoint, ILogger?)"/>; <paramref name="nativeWait"/> false keeps .NET's own blocking receive
+    /// and a self-addressed wake-up datagram even on Linux (the path other systems take), so tests cover both.
+    /// </summary>
+    internal static UdpDatagramTransport Bind(IPEndPoint endpoint, ILogger? logger, bool nativeWait)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var socket = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
@@ -78,7 +87,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
 
             TrySetBuffers(socket);
             socket.Bind(endpoint);
-            var transport = new UdpDatagramTransport(socket, logger ?? NullLogger.Instance);
+            var transport = new UdpDatagramTransport(socket, logger ?? NullLogger.Instance, nativeWait);
             Log.Bound(transport._logger, transport.LocalEndpoint);
             return transport;
         }

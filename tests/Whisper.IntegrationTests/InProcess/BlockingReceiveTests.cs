@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Net;
+using Whisper.Net;
+using Xunit;
+
+namespace Whisper.IntegrationTests.InProcess;
+
+/// <summary>
+/// The blocking receive a node's driver thread waits in (<see cref="IBlockingDatagramReceiver"/>): on Linux straight on
+/// the descriptor with poll() and an eventfd, elsewhere .NET's receive with a self-addressed wake-up datagram. Every
+/// test runs on both paths.
+/// </summary>
+public sealed class BlockingReceiveTests
+{
+    private static readonly IPEndPoint Loopback = new(IPAddress.Loopback, 0);
+
+    public static TheoryData<bool> Paths => new() { true, false };
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task AZeroTimeoutTakesOnlyWhatIsAlreadyThere(bool nativeWait)
+    {
+        await using var a = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        await using var b = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        var buffer = new byte[64 * 1024];
+
+        var started = Stopwatch.GetTimestamp();
+        Assert.False(b.TryReceive(buffer, TimeSpan.Zero, out _));
+        Assert.True(Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(1)); // it did not wait for anything
+
+        Assert.True(a.Send("first"u8, b.LocalEndpoint));
+        Assert.True(a.Send("second"u8, b.LocalEndpoint));
+        Assert.True(b.TryReceive(buffer, TimeSpan.FromSeconds(5), out var first)); // the first may still be in flight
+        Assert.Equal("first"u8.ToArray(), buffer[..first.Length]);
+        Assert.Equal(a.LocalEndpoint, first.From);
+        Assert.True(SpinUntil(() => b.TryReceive(buffer, TimeSpan.Zero, out var second) && second.Length == 6));
+        Assert.Equal("second"u8.ToArray(), buffer[..6]);
+        Assert.False(b.TryReceive(buffer, TimeSpan.Zero, out _));
+        Assert.Equal(nativeWait && OperatingSystem.IsLinux(), b.UsesNativeWait);
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task WakeEndsAWaitLongBeforeItsTimeout(bool nativeWait)
+    {
+        await using var b = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        var waiting = new ManualResetEventSlim();
+        var receive = Task.Factory.StartNew(() =>
+        {
+            var buffer = new byte[64 * 1024];
+            waiting.Set();
+            var started = Stopwatch.GetTimestamp();
+            var got = b.TryReceive(buffer, TimeSpan.FromSeconds(30), out var received);
+            return (Elapsed: Stopwatch.GetElapsedTime(started), Got: got, received.Length);
+        }, TaskCreationOptions.LongRunning);
+
+        Assert.True(waiting.Wait(TimeSpan.FromSeconds(10)));
+        await Task.Delay(50); // let it enter its wait (a wake-up that comes first ends the next wait instead)
+        b.Wake();
+        var (elapsed, got, length) = await receive.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.True(elapsed < TimeSpan.FromSeconds(15), $"the wait lasted {elapsed}");
+        Assert.True(!got || length == 0); // a wake-up is never taken for data
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task ABlockingReceiveSurvivesTheIcmpErrorOfASendToAClosedPort(bool nativeWait)
+    {
+        await using var a = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        await using var b = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        int closedPort;
+        using (var probe = new System.Net.Sockets.UdpClient(Loopback))
+        {
+            closedPort = ((IPEndPoint)probe.Client.LocalEndPoint!).Port;
+        }
+
+        Assert.True(a.Send("nobody"u8, new IPEndPoint(IPAddress.Loopback, closedPort)));
+        await Task.Delay(50); // the port-unreachable comes back to a
+        Assert.True(b.Send("hello"u8, a.LocalEndpoint));
+        var buffer = new byte[64 * 1024];
+
+        Assert.True(a.TryReceive(buffer, TimeSpan.FromSeconds(5), out var received));
+        Assert.Equal("hello"u8.ToArray(), buffer[..received.Length]);
+        Assert.Equal(b.LocalEndpoint, received.From);
+    }
+
+    [Fact]
+    public async Task ADroppedDatagramDoesNotRestartTheWaitOfAFaultInjectingTransport()
+    {
+        await using var sender = UdpDatagramTransport.Bind(Loopback);
+        await using var lossy = new FaultInjectingTransport(UdpDatagramTransport.Bind(Loopback), new FaultOptions { DropIncoming = 1, Seed = 1 });
+        using var stop = new CancellationTokenSource();
+        using var streaming = new ManualResetEventSlim();
+        var stream = Task.Factory.StartNew(() =>
+        {
+            // A datagram every 20 ms for up to 10 s: each arrives (and is dropped) long before the 300 ms wait ends.
+            for (var i = 0; i < 500 && !stop.IsCancellationRequested; i++)
+            {
+                sender.Send("noise"u8, lossy.LocalEndpoint);
+                streaming.Set();
+                Thread.Sleep(20);
+            }
+        }, TaskCreationOptions.LongRunning);
+        Assert.True(streaming.Wait(TimeSpan.FromSeconds(10)));
+
+        var buffer = new byte[64 * 1024];
+        var started = Stopwatch.GetTimestamp();
+        var got = lossy.TryReceive(buffer, TimeSpan.FromMilliseconds(300), out _);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        await stop.CancelAsync();
+        await stream.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.False(got);
+        Assert.True(lossy.DroppedIncoming > 0, "nothing arrived to drop");
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"the 300 ms wait lasted {elapsed}"); // restarted waits would last the whole stream (10 s)
+    }
+
+    private static bool SpinUntil(Func<bool> condition)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (5 * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            if (condition())
+            {
+                return true;
+            }
+
+            Thread.Sleep(1);
+        }
+
+        return false;
+    }
+}
