@@ -14,11 +14,14 @@ namespace Whisper.Net;
 /// <summary>
 /// One member of a Whisper group over a real <see cref="IDatagramTransport"/>.
 /// <para>
-/// One driver loop owns the <see cref="WhisperEngine"/>: it takes inputs one at a time from a single
-/// <see cref="Channel{T}"/> (received datagrams, application commands, timer ticks), feeds the engine, drains
-/// its outputs in the engine's call contract order (transmits, then events), and re-arms one timer at
-/// <see cref="WhisperEngine.NextTimeout"/> through the injected <see cref="TimeProvider"/>. Sends refused for
-/// flow control wait in order and are retried after the engine processed further network or timer input.
+/// One driver owns the <see cref="WhisperEngine"/>: it feeds it received datagrams, application commands (from a
+/// <see cref="Channel{T}"/>) and timers one at a time and drains its outputs in the engine's call contract order
+/// (transmits, then events). Over a transport with a blocking receive (<see cref="IBlockingDatagramReceiver"/>) on the
+/// system clock, the driver is one dedicated thread that receives and waits in the socket until the next engine
+/// deadline (a caller that queues a command while it waits runs the round itself, under the same lock); otherwise an
+/// asynchronous loop re-arms one timer at <see cref="WhisperEngine.NextTimeout"/> through the injected
+/// <see cref="TimeProvider"/>. Sends refused for flow control wait in order and are retried after the engine processed
+/// further network or timer input.
 /// </para>
 /// <para>All members are thread-safe. <see cref="Events"/> has a single reader and is unbounded, so a slow
 /// reader never stalls the protocol (heartbeats, acks); read it, or memory grows with the traffic.</para>

@@ -7,10 +7,12 @@ namespace Whisper.Protocol.Engine;
 /// members, which usually open with the very same chunks, copy them instead of encoding them again (a broadcast goes to
 /// every member, and encoding a chunk with its delta deps costs more than copying it).
 /// <para>
-/// A chunk's bytes depend on the chunks before it in its datagram (its deps are a delta against theirs), so only a
-/// prefix is reused: the chunks must be the same objects, at the same <see cref="ChunkFrame.Generation"/> (a recycled
-/// chunk is another chunk), in the same order from the run's start, and the run must start where no frame with deps
-/// came before (after the header and at most an ack). Pure and single-threaded like the engine that owns it.
+/// A chunk's bytes depend on the chunk before it in its datagram (its deps are a delta against that one's), so bytes
+/// are reused for a stretch of the run: the chunks must be the same objects, at the same
+/// <see cref="ChunkFrame.Generation"/> (a recycled chunk is another chunk), in the same order, and either from the run's
+/// start (which begins where no frame with deps came before: after the header and at most an ack) or right after a
+/// cached chunk the datagram has just carried (a member whose datagrams begin elsewhere in the run: the engine encodes
+/// that first chunk afresh, with its deps in full, and copies the rest). Pure and single-threaded like the engine.
 /// </para>
 /// </summary>
 internal sealed class ChunkRunCache(int maxBytes)
@@ -25,28 +27,68 @@ internal sealed class ChunkRunCache(int maxBytes)
     /// <summary>Chunks in the cached run (for tests).</summary>
     public int Count => _count;
 
-    /// <summary>
-    /// Takes from <paramref name="outbox"/> the longest run of chunks that opens the cached run and fits in
-    /// <paramref name="room"/> bytes, appending them to <paramref name="taken"/>. Returns how many it took and, in
-    /// <paramref name="bytes"/>, their encoded length.
-    /// </summary>
-    public int TakeMatchingPrefix(FrameQueue outbox, int room, List<Frame> taken, out int bytes)
+    /// <summary>Chunks copied instead of encoded, in all (for tests and diagnostics).</summary>
+    public long Reused { get; private set; }
+
+    /// <summary>Of <see cref="Reused"/>, those copied after a first chunk encoded afresh (a datagram that began inside the run).</summary>
+    public long ReusedInside { get; private set; }
+
+    /// <summary>Where the chunk at the head of <paramref name="outbox"/> sits in the cached run; -1 when it is not there.</summary>
+    public int IndexOfHead(FrameQueue outbox)
     {
-        var n = 0;
-        bytes = 0;
-        while (n < _count && _ends[n] <= room && outbox.TryPeek(out var frame)
+        if (_count == 0 || !outbox.TryPeek(out var frame) || frame is not ChunkFrame chunk)
+        {
+            return -1;
+        }
+
+        for (var i = 0; i < _count; i++)
+        {
+            if (ReferenceEquals(chunk, _chunks[i]))
+            {
+                return _chunks[i].Generation == _generations[i] ? i : -1;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// Takes from <paramref name="outbox"/> the longest run of chunks that continues the cached run at index
+    /// <paramref name="from"/> and fits in <paramref name="room"/> bytes, appending them to <paramref name="taken"/>. The
+    /// caller has just written the cached chunk before <paramref name="from"/> (or nothing with deps, for 0), so their
+    /// cached bytes are what encoding them would give. Returns how many it took; their bytes are
+    /// <see cref="Bytes(int, int)"/> of <paramref name="start"/> and <paramref name="end"/>.
+    /// </summary>
+    public int TakeRun(int from, FrameQueue outbox, int room, List<Frame> taken, out int start, out int end)
+    {
+        start = from == 0 ? 0 : _ends[from - 1];
+        end = start;
+        var n = from;
+        while (n < _count && _ends[n] - start <= room && outbox.TryPeek(out var frame)
             && ReferenceEquals(frame, _chunks[n]) && _chunks[n].Generation == _generations[n])
         {
             taken.Add(outbox.Dequeue());
-            bytes = _ends[n];
+            end = _ends[n];
             n++;
         }
 
+        Reused += n - from;
+        ReusedInside += from > 0 ? n - from : 0;
+        return n - from;
+    }
+
+    /// <summary><see cref="TakeRun"/> from the run's start (the datagram's deps so far: none).</summary>
+    public int TakeMatchingPrefix(FrameQueue outbox, int room, List<Frame> taken, out int bytes)
+    {
+        var n = TakeRun(0, outbox, room, taken, out _, out bytes);
         return n;
     }
 
-    /// <summary>The encoded bytes of the first <paramref name="length"/> bytes of the cached run.</summary>
-    public ReadOnlySpan<byte> Bytes(int length) => _bytes.AsSpan(0, length);
+    /// <summary>Where the bytes of cached chunk <paramref name="index"/> end.</summary>
+    public int EndOf(int index) => _ends[index];
+
+    /// <summary>Cached bytes from <paramref name="start"/> to <paramref name="end"/>.</summary>
+    public ReadOnlySpan<byte> Bytes(int start, int end) => _bytes.AsSpan(start, end - start);
 
     /// <summary>Keeps the first <paramref name="count"/> chunks (those just reused) and forgets the rest.</summary>
     public void Truncate(int count)

@@ -50,7 +50,8 @@ public sealed partial class WhisperEngine
     private readonly List<Frame> _writing = [];
     private ChunkRunCache? _runCache;
 
-    private ChunkRunCache RunCache => _runCache ??= new ChunkRunCache(_options.MaxDatagramBytes);
+    /// <summary>The encoded chunks of the last datagram (internal for tests).</summary>
+    internal ChunkRunCache RunCache => _runCache ??= new ChunkRunCache(_options.MaxDatagramBytes);
     private OriginStream _self = null!;
     private SendLog _sendLog = null!;
 
@@ -807,12 +808,35 @@ public sealed partial class WhisperEngine
                 }
             }
 
-            // The chunks that opened the previous datagram (usually to another member) are copied, not encoded again.
+            // The chunks of the previous datagram (usually to another member) are copied, not encoded again: from its
+            // start, or when this member's datagrams begin elsewhere in that run, after encoding the first one afresh
+            // (its deps in full; those after it are deltas against the same chunks as before).
             var opening = _writing.Count;
-            var reused = RunCache.TakeMatchingPrefix(p.Outbox, room, _writing, out var reusedBytes);
-            room -= reusedBytes;
             VectorClock? previousDeps = null; // chunks after the first write their deps as a delta against the one before
-            for (var k = opening; k < _writing.Count; k++)
+            var at = RunCache.IndexOfHead(p.Outbox);
+            if (at > 0)
+            {
+                p.Outbox.TryPeek(out var head);
+                var headSize = WireCodec.FrameSize(head, null);
+                if (headSize <= room)
+                {
+                    _writing.Add(p.Outbox.Dequeue());
+                    room -= headSize;
+                    previousDeps = WireCodec.DepsOf(head, null);
+                    at++;
+                }
+                else
+                {
+                    at = -1; // its cached bytes are a delta against a chunk this datagram does not carry
+                }
+            }
+
+            var copyFrom = _writing.Count;
+            var reusedStart = 0;
+            var reusedEnd = 0;
+            var reused = at >= 0 ? RunCache.TakeRun(at, p.Outbox, room, _writing, out reusedStart, out reusedEnd) : 0;
+            room -= reusedEnd - reusedStart;
+            for (var k = copyFrom; k < _writing.Count; k++)
             {
                 previousDeps = WireCodec.DepsOf(_writing[k], previousDeps);
             }
@@ -841,7 +865,7 @@ public sealed partial class WhisperEngine
                 continue;
             }
 
-            length = WriteReusingRun(buffer[..limit], p.Id, opening, reused, reusedBytes);
+            length = WriteReusingRun(buffer[..limit], p.Id, opening, copyFrom, reused, at, reusedStart, reusedEnd);
             destination = p.Endpoint;
             if (length <= limit && SendTwice(p))
             {
@@ -890,40 +914,63 @@ public sealed partial class WhisperEngine
     }
 
     /// <summary>
-    /// Encodes <see cref="_writing"/> like <see cref="Write"/>, except that the <paramref name="reused"/> chunks from
-    /// index <paramref name="opening"/> on are the opening of <see cref="_runCache"/> and are copied from it; then the
-    /// chunks that open this datagram's frames from <paramref name="opening"/> on become the cached run.
+    /// Encodes <see cref="_writing"/> like <see cref="Write"/>, except that the <paramref name="reused"/> chunks from index
+    /// <paramref name="copyFrom"/> on are copied from <see cref="RunCache"/> (its bytes <paramref name="reusedStart"/> to
+    /// <paramref name="reusedEnd"/>); then the chunks that open this datagram from <paramref name="opening"/> on (after at
+    /// most an ack) become the cached run.
     /// </summary>
-    private int WriteReusingRun(Span<byte> buffer, MemberId to, int opening, int reused, int reusedBytes)
+    private int WriteReusingRun(Span<byte> buffer, MemberId to, int opening, int copyFrom, int reused, int reusedAt, int reusedStart, int reusedEnd)
     {
+        if (_frameEnds.Length < _writing.Count)
+        {
+            Array.Resize(ref _frameEnds, Math.Max(2 * _frameEnds.Length, _writing.Count));
+        }
+
         var w = new WireWriter(buffer);
         WireCodec.WriteHeader(ref w, new DatagramHeader(Self.Id, to));
         VectorClock? previousDeps = null;
-        for (var i = 0; i < opening; i++)
+        var runStart = -1;
+        for (var i = 0; i < _writing.Count; i++)
         {
+            if (i == opening)
+            {
+                runStart = previousDeps is null ? w.Written : -1; // a run starts where no frame with deps came before
+            }
+
+            if (i == copyFrom && reused > 0)
+            {
+                var copyAt = w.Written;
+                w.WriteBytes(RunCache.Bytes(reusedStart, reusedEnd));
+                for (var k = i; k < i + reused; k++)
+                {
+                    previousDeps = WireCodec.DepsOf(_writing[k], previousDeps);
+                    _frameEnds[k] = copyAt + RunCache.EndOf(reusedAt + (k - i)) - reusedStart;
+                }
+
+                i += reused - 1;
+                continue;
+            }
+
             WireCodec.WriteFrame(ref w, _writing[i], previousDeps);
             previousDeps = WireCodec.DepsOf(_writing[i], previousDeps);
+            _frameEnds[i] = w.Written;
         }
 
-        var caching = previousDeps is null; // a run starts where no frame with deps came before (only an ack opens: always)
-        w.WriteBytes(RunCache.Bytes(reusedBytes));
-        for (var i = opening; i < opening + reused; i++)
+        // This datagram's opening chunks, as written, become the cached run for the next member's datagram.
+        RunCache.Truncate(0);
+        if (runStart >= 0)
         {
-            previousDeps = WireCodec.DepsOf(_writing[i], previousDeps);
-        }
-
-        RunCache.Truncate(caching ? reused : 0);
-        for (var i = opening + reused; i < _writing.Count; i++)
-        {
-            var frame = _writing[i];
-            var start = w.Written;
-            WireCodec.WriteFrame(ref w, frame, previousDeps);
-            previousDeps = WireCodec.DepsOf(frame, previousDeps);
-            caching = caching && frame is ChunkFrame chunk && RunCache.Append(chunk, buffer[start..w.Written]);
+            var start = runStart;
+            for (var i = opening; i < _writing.Count && _writing[i] is ChunkFrame chunk && RunCache.Append(chunk, buffer[start.._frameEnds[i]]); i++)
+            {
+                start = _frameEnds[i];
+            }
         }
 
         return Sent(w.Written, to, _writing);
     }
+
+    private int[] _frameEnds = new int[64];
 
     private int Write(Span<byte> buffer, MemberId to, List<Frame> frames)
     {

@@ -42,9 +42,33 @@ public sealed class ChunkRunCacheTests
         inOrder.Enqueue(new PingFrame(1));
         Assert.Equal(2, cache.TakeMatchingPrefix(inOrder, room: 1000, taken, out bytes));
         Assert.Equal(5, bytes);
-        Assert.Equal([1, 2, 3, 4, 5], cache.Bytes(bytes).ToArray());
+        Assert.Equal([1, 2, 3, 4, 5], cache.Bytes(0, bytes).ToArray());
         Assert.Equal([a, b], taken);
         Assert.IsType<PingFrame>(inOrder.Dequeue()); // what did not match stays queued
+    }
+
+    [Fact]
+    public void A_datagram_that_begins_inside_the_cached_run_reuses_what_follows_its_first_chunk()
+    {
+        var pool = new FramePool();
+        var a = pool.RentChunk(Origin, 1, ChunkFlags.First | ChunkFlags.Last, true, [], "a"u8);
+        var b = pool.RentChunk(Origin, 2, ChunkFlags.First | ChunkFlags.Last, true, [], "b"u8);
+        var c = pool.RentChunk(Origin, 3, ChunkFlags.First | ChunkFlags.Last, true, [], "c"u8);
+        var cache = new ChunkRunCache(WireCodec.MaxDatagramSize);
+        cache.Append(a, [1, 1]);
+        cache.Append(b, [2, 2, 2]);
+        cache.Append(c, [3]);
+        var outbox = new FrameQueue();
+        outbox.Enqueue(b);
+        outbox.Enqueue(c);
+
+        Assert.Equal(1, cache.IndexOfHead(outbox)); // b: the caller writes it afresh (first in its datagram) ...
+        outbox.Dequeue();
+        var taken = new List<Frame>();
+        Assert.Equal(1, cache.TakeRun(2, outbox, room: 1000, taken, out var start, out var end)); // ... and copies c
+        Assert.Equal([3], cache.Bytes(start, end).ToArray());
+        Assert.Equal(6, cache.EndOf(2));
+        Assert.Same(c, Assert.Single(taken));
     }
 
     [Fact]
@@ -95,6 +119,18 @@ public sealed class ChunkRunCacheTests
         var seen = new Dictionary<string, List<string>>();
         for (var round = 0; round < 3; round++)
         {
+            // b and c speak first: alice owes them an ack, which opens her next datagram to them.
+            foreach (var speaker in new[] { "b", "c" })
+            {
+                Assert.True(net[speaker].Engine.Broadcast(Encoding.UTF8.GetBytes($"{speaker} in round {round}"), net.Now).IsAccepted);
+                net.Pump(net[speaker]);
+            }
+
+            net.Flush();
+
+            // And a private message to e opens her next datagram to e: the broadcast chunks to e fall behind, so the
+            // datagram to the member served after e begins inside e's run.
+            Assert.True(alice.SendPrivate("e", Encoding.UTF8.GetBytes($"just for e, round {round}: " + new string('p', 300)), net.Now).IsAccepted);
             for (var k = 0; k < 40; k++)
             {
                 var text = $"round {round} message {k} " + new string((char)('a' + k % 26), 60 + k);
@@ -129,10 +165,13 @@ public sealed class ChunkRunCacheTests
             net.RunFor(TimeSpan.FromMilliseconds(200)); // acks make the chunks stable: they are recycled
         }
 
+        Assert.True(alice.RunCache.Reused > 0, "no chunk was copied");
+        Assert.True(alice.RunCache.ReusedInside > 0, "no datagram began inside the cached run");
+
         // Every member got every message, in order, exactly once.
         var expected = Enumerable.Range(0, 3).SelectMany(r => Enumerable.Range(0, 40).Select(k => $"round {r} message {k} " + new string((char)('a' + k % 26), 60 + k))).ToList();
         Assert.Equal(4, seen.Count);
         Assert.All(seen.Values, texts => Assert.Equal(expected, texts));
-        Assert.All(net.Nodes.Skip(1), n => Assert.Equal(expected, n.Delivered.Where(m => m.From.Name == "a").Select(m => Encoding.UTF8.GetString(m.Payload)).ToList()));
+        Assert.All(net.Nodes.Skip(1), n => Assert.Equal(expected, n.Delivered.Where(m => m.From.Name == "a" && m.Kind == MessageKind.Broadcast).Select(m => Encoding.UTF8.GetString(m.Payload)).ToList()));
     }
 }
