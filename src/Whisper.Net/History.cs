@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using Whisper.Protocol;
 using Whisper.Protocol.Engine;
@@ -196,15 +197,105 @@ internal sealed class HistoryLog(int depth)
     private readonly Slot[] _ring = new Slot[Math.Max(depth, 0)];
     private int _next;
     private int _count;
+    private const int RememberedRuns = 1024;
     private readonly HashSet<MessageId> _seen = [];
     private readonly Queue<MessageId> _seenOrder = new();
+    private readonly Dictionary<MemberId, (ulong First, ulong Last)> _live = [];
+    private readonly List<(MemberId Origin, ulong First, ulong Last)> _earlierLive = [];
+    private readonly Queue<MemberId> _liveOrder = new();
 
     public int Count => _count;
 
-    /// <summary>True (and remembered) the first time <paramref name="id"/> is shown; false when it was shown before.</summary>
+    /// <summary>
+    /// A broadcast the engine delivered live: true (and remembered) unless a history or late batch showed it already.
+    /// Within one incarnation of this node the engine delivers each origin's messages once, in order and without a gap,
+    /// so what was seen live is one run of sequence numbers per origin: remembering the run's ends costs one small map
+    /// entry per origin instead of a set entry per message (the set, at full load, was a cache miss or two per message).
+    /// </summary>
+    public bool FirstSightingLive(MessageId id)
+    {
+        if (id.Kind != MessageKind.Broadcast)
+        {
+            return FirstSighting(id);
+        }
+
+        if (_seen.Count > 0 && _seen.Contains(id))
+        {
+            return false; // shown from a batch first
+        }
+
+        ref var run = ref CollectionsMarshal.GetValueRefOrAddDefault(_live, id.Origin, out var known);
+        if (!known)
+        {
+            run = (id.Seq, id.Seq);
+            _liveOrder.Enqueue(id.Origin);
+            ForgetOldRuns();
+            return true;
+        }
+
+        if (id.Seq >= run.First && id.Seq <= run.Last)
+        {
+            return false; // never happens: the engine delivers exactly once
+        }
+
+        run.Last = Math.Max(run.Last, id.Seq);
+        return true;
+    }
+
+    /// <summary>This node starts a new incarnation: its engine's live runs start afresh (the earlier ones are kept, closed).</summary>
+    public void NewIncarnation()
+    {
+        foreach (var (origin, run) in _live)
+        {
+            _earlierLive.Add((origin, run.First, run.Last));
+        }
+
+        _live.Clear();
+        _liveOrder.Clear();
+        while (_earlierLive.Count > RememberedRuns)
+        {
+            _earlierLive.RemoveAt(0);
+        }
+    }
+
+    private bool SeenLive(MessageId id)
+    {
+        if (id.Kind != MessageKind.Broadcast)
+        {
+            return false;
+        }
+
+        if (_live.TryGetValue(id.Origin, out var run) && id.Seq >= run.First && id.Seq <= run.Last)
+        {
+            return true;
+        }
+
+        foreach (var (origin, first, last) in _earlierLive)
+        {
+            if (origin == id.Origin && id.Seq >= first && id.Seq <= last)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void ForgetOldRuns()
+    {
+        while (_liveOrder.Count > RememberedRuns)
+        {
+            _live.Remove(_liveOrder.Dequeue());
+        }
+    }
+
+    /// <summary>
+    /// True (and remembered) the first time <paramref name="id"/> is shown (from a history or late batch); false when it
+    /// was shown before, live or from a batch.
+    /// </summary>
     public bool FirstSighting(MessageId id)
     {
-        if (!_seen.Add(id))
+        if (SeenLive(id) || !_seen.Add(id))
         {
             return false;
         }

@@ -550,7 +550,7 @@ public sealed partial class WhisperNode
     /// <summary>A broadcast delivered live: shown unless history already showed it; kept for members that join later.</summary>
     private void ShowBroadcast(in DeliveryView m)
     {
-        if (!_history.FirstSighting(m.Id))
+        if (!_history.FirstSightingLive(m.Id))
         {
             return;
         }
@@ -949,6 +949,7 @@ public sealed partial class WhisperNode
     {
         var previous = _engine.Self;
         _engine = CreateEngine(new MemberId(RandomNonZero()), RandomNonZero());
+        _history.NewIncarnation();
         _rejoining = true;
         Log.Rejoining(_logger, previous.ToString(), _engine.Self.ToString(), contact.ToString());
         _engine.Start(contact, Now(), _options.Server, fallbacks);
