@@ -646,7 +646,13 @@ public static class WireCodec
     internal static void WriteFrame(ref WireWriter w, Frame frame, VectorClock? previousDeps)
     {
         EnsureEncodable(frame);
-        var body = BodySize(frame, previousDeps);
+        var delta = false; // whether a chunk's deps go as a delta: decided once, with its size
+        var body = frame switch
+        {
+            ChunkFrame c => ChunkBodySize(true, c.Seq, c.Flags, c.Deps, c.Payload.Length, previousDeps, out delta),
+            PrivateChunkFrame p => ChunkBodySize(false, p.Seq, p.Flags, p.Deps, p.Payload.Length, previousDeps, out delta),
+            _ => BodySize(frame, previousDeps),
+        };
         if (body > ushort.MaxValue)
         {
             throw new InvalidOperationException($"frame body too large: {frame.Describe()}");
@@ -660,14 +666,14 @@ public static class WireCodec
             case ChunkFrame c:
                 w.WriteU64(c.Origin.Value);
                 w.WriteVarint(c.Seq);
-                WriteFlagsAndDeps(ref w, c.Flags, c.Deps, previousDeps);
+                WriteFlagsAndDeps(ref w, c.Flags, c.Deps, previousDeps, delta);
 
                 w.WriteVarint((ulong)c.Payload.Length);
                 w.WriteBytes(c.Payload.Span);
                 break;
             case PrivateChunkFrame p:
                 w.WriteVarint(p.Seq);
-                WriteFlagsAndDeps(ref w, p.Flags, p.Deps, previousDeps);
+                WriteFlagsAndDeps(ref w, p.Flags, p.Deps, previousDeps, delta);
 
                 w.WriteVarint((ulong)p.Payload.Length);
                 w.WriteBytes(p.Payload.Span);
@@ -797,12 +803,8 @@ public static class WireCodec
 
     private static int BodySize(Frame frame, VectorClock? previousDeps) => frame switch
     {
-        ChunkFrame c => 8 + WireWriter.VarintSize(c.Seq) + 1
-            + ((c.Flags & ChunkFlags.First) != 0 ? DepsSize(c.Deps ?? VectorClock.Empty, previousDeps, out _) : 0)
-            + WireWriter.VarintSize((ulong)c.Payload.Length) + c.Payload.Length,
-        PrivateChunkFrame p => WireWriter.VarintSize(p.Seq) + 1
-            + ((p.Flags & ChunkFlags.First) != 0 ? DepsSize(p.Deps ?? VectorClock.Empty, previousDeps, out _) : 0)
-            + WireWriter.VarintSize((ulong)p.Payload.Length) + p.Payload.Length,
+        ChunkFrame c => ChunkBodySize(true, c.Seq, c.Flags, c.Deps, c.Payload.Length, previousDeps, out _),
+        PrivateChunkFrame p => ChunkBodySize(false, p.Seq, p.Flags, p.Deps, p.Payload.Length, previousDeps, out _),
         AckFrame a => ClockSize(a.Received) + WireWriter.VarintSize(a.PrivateReceived),
         NackFrame n => 1 + 8 + 1 + n.Missing.Sum(static r => WireWriter.VarintSize(r.First) + WireWriter.VarintSize(r.Last - r.First)),
         IntroFrame i => 1 + WireWriter.ShortStringSize(i.Name) + WireWriter.EndpointSize(i.Endpoint) + WireWriter.VarintSize(i.BaseSeq) + MembersSize(i.Known)
@@ -818,6 +820,15 @@ public static class WireCodec
         JoinForwardFrame f => 8 + WireWriter.ShortStringSize(f.Name) + WireWriter.EndpointSize(f.Endpoint),
         _ => throw new InvalidOperationException($"unknown frame {frame.GetType().Name}"),
     };
+
+    /// <summary>Body size of a broadcast chunk (with its origin) or a private chunk; <paramref name="delta"/>: deps as a delta.</summary>
+    private static int ChunkBodySize(bool withOrigin, ulong seq, ChunkFlags flags, VectorClock? deps, int payloadLength, VectorClock? previousDeps, out bool delta)
+    {
+        delta = false;
+        return (withOrigin ? 8 : 0) + WireWriter.VarintSize(seq) + 1
+            + ((flags & ChunkFlags.First) != 0 ? DepsSize(deps ?? VectorClock.Empty, previousDeps, out delta) : 0)
+            + WireWriter.VarintSize((ulong)payloadLength) + payloadLength;
+    }
 
     /// <summary>Encoded size of a chunk's deps: as a delta against <paramref name="previousDeps"/> when possible and shorter.</summary>
     private static int DepsSize(VectorClock deps, VectorClock? previousDeps, out bool delta)
@@ -861,7 +872,7 @@ public static class WireCodec
         return size;
     }
 
-    private static void WriteFlagsAndDeps(ref WireWriter w, ChunkFlags flags, VectorClock? deps, VectorClock? previousDeps)
+    private static void WriteFlagsAndDeps(ref WireWriter w, ChunkFlags flags, VectorClock? deps, VectorClock? previousDeps, bool delta)
     {
         if ((flags & ChunkFlags.First) == 0)
         {
@@ -870,7 +881,6 @@ public static class WireCodec
         }
 
         deps ??= VectorClock.Empty;
-        DepsSize(deps, previousDeps, out var delta);
         if (!delta)
         {
             w.WriteU8((byte)flags);
