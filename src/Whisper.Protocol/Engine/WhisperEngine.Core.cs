@@ -2442,7 +2442,7 @@ public sealed partial class WhisperEngine
     }
 
     /// <summary>Finds the message that starts at <paramref name="first"/> among a stream's chunks received up to <paramref name="contig"/>.</summary>
-    private static MessageState FindMessage<T>(Dictionary<ulong, T> chunks, ulong first, ulong contig, out T? head, out ulong last, out int total)
+    private static MessageState FindMessage<T>(SeqMap<T> chunks, ulong first, ulong contig, out T? head, out ulong last, out int total)
         where T : class, IMessageChunk
     {
         last = first;

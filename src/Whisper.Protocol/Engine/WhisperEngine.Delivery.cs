@@ -92,7 +92,7 @@ public sealed partial class WhisperEngine
     }
 
     /// <summary>Copies a complete message's chunks, in order, into a new delivery.</summary>
-    private void EnqueueAssembled<T>(MessageId id, MemberRef from, MemberRef? to, Dictionary<ulong, T> chunks, ulong first, ulong last, int total, ReadOnlySpan<ClockEntry> deps)
+    private void EnqueueAssembled<T>(MessageId id, MemberRef from, MemberRef? to, SeqMap<T> chunks, ulong first, ulong last, int total, ReadOnlySpan<ClockEntry> deps)
         where T : class, IMessageChunk
     {
         var payload = EnqueueDelivery(id, from, to, total, deps);

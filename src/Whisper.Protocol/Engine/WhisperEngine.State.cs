@@ -46,7 +46,7 @@ public sealed partial class WhisperEngine
         public ulong PrivContig { get; set; }
         public ulong PrivDelivered { get; set; }
         public ulong PrivHighest { get; set; }
-        public Dictionary<ulong, PrivateChunkFrame> PrivIn { get; } = [];
+        public SeqMap<PrivateChunkFrame> PrivIn { get; } = new();
         public TimeSpan PrivNackAt { get; set; } = TimeSpan.MaxValue;
         public int PrivNackAttempts { get; set; }
 
@@ -122,7 +122,7 @@ public sealed partial class WhisperEngine
         public ulong Stable { get; set; }
 
         /// <summary>Received (or, for our own stream, sent) chunks above <see cref="Stable"/>. Pooled: this dictionary owns them, and a chunk goes back to the engine's pool exactly when it leaves it (stability or retirement).</summary>
-        public Dictionary<ulong, ChunkFrame> Chunks { get; } = [];
+        public SeqMap<ChunkFrame> Chunks { get; } = new();
         public TimeSpan NackAt { get; set; } = TimeSpan.MaxValue;
         public int NackAttempts { get; set; }
         public MemberId HolderHint { get; set; }
