@@ -44,6 +44,11 @@ public sealed class FramePool(int maxPooled = 16384)
     internal ChunkFrame RentChunk(MemberId origin, ulong seq, ChunkFlags flags, bool hasDeps, ReadOnlySpan<ClockEntry> deps, ReadOnlySpan<byte> payload)
     {
         var chunk = _free.Count > 0 ? _free.Pop() : new ChunkFrame(this);
+        if (_free.TryPeek(out var next))
+        {
+            next.Prefetch(); // the next chunk of this datagram goes there: its buffers load while this one is filled
+        }
+
         chunk.Fill(origin, seq, flags, hasDeps, deps, payload);
         Outstanding++;
         return chunk;
