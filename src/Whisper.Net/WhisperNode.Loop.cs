@@ -89,29 +89,17 @@ public sealed partial class WhisperNode
             {
                 _stop.Token.ThrowIfCancellationRequested();
                 var datagrams = 0;
-                var commands = 0;
-                for (var pass = 0; pass < 2; pass++)
+                while (datagrams < MaxBatch && !_finished && TakeDatagram(receiver, buffer, TimeSpan.Zero, ref errors, out var received))
                 {
-                    while (datagrams < (pass + 1) * MaxBatch && !_finished && TakeDatagram(receiver, buffer, TimeSpan.Zero, ref errors, out var received))
-                    {
-                        Feed(buffer, received);
-                        datagrams++;
-                    }
+                    Feed(buffer, received);
+                    datagrams++;
+                }
 
-                    while (commands < (pass + 1) * MaxBatch && !_finished && reader.TryRead(out var input))
-                    {
-                        Handle(input);
-                        commands++;
-                    }
-
-                    // A node that drained moments ago is busy: before this drain it lets the threads that feed it run once
-                    // (a sender writing one message at a time), so what they queue meanwhile shares this drain's datagrams.
-                    if (pass > 0 || _finished || datagrams + commands == 0 || datagrams >= MaxBatch || Now() - _lastDrainAt >= BusyGap)
-                    {
-                        break;
-                    }
-
-                    Thread.Yield();
+                var commands = 0;
+                while (commands < MaxBatch && !_finished && reader.TryRead(out var input))
+                {
+                    Handle(input);
+                    commands++;
                 }
 
                 if (datagrams < MaxBatch || Now() - timersRunAt >= TimerSlice)
@@ -204,11 +192,7 @@ public sealed partial class WhisperNode
             return;
         }
 
-        // A node that drained moments ago is busy: its sends are better gathered by the driver thread into shared
-        // datagrams than sent one by one as they come (a caller sending in a loop would otherwise put each message in
-        // datagrams of its own). The clock is read directly: Now() is the driver's.
-        var busy = _time.GetElapsedTime(_epoch).Ticks - Volatile.Read(ref _lastDrainTicks) < BusyGap.Ticks;
-        if (busy || Volatile.Read(ref _parked) == 0 || _engineLock.IsHeldByCurrentThread || !_engineLock.TryEnter())
+        if (Volatile.Read(ref _parked) == 0 || _engineLock.IsHeldByCurrentThread || !_engineLock.TryEnter())
         {
             WakeDriver();
             return;
@@ -779,9 +763,6 @@ public sealed partial class WhisperNode
 
     private TimeSpan _lastDrainAt = TimeSpan.MinValue / 2;
 
-    /// <summary><see cref="_lastDrainAt"/> for other threads (<see cref="TryRunInline"/>).</summary>
-    private long _lastDrainTicks = long.MinValue / 2;
-
     /// <summary>Under a flood of inputs, the longest the engine's timers wait for the inbox to drain.</summary>
     private static readonly TimeSpan TimerSlice = TimeSpan.FromMilliseconds(5);
 
@@ -792,7 +773,6 @@ public sealed partial class WhisperNode
     private void DrainBatch()
     {
         _lastDrainAt = Now();
-        Volatile.Write(ref _lastDrainTicks, _lastDrainAt.Ticks);
         if (_drainDue)
         {
             _drainDue = false;
