@@ -256,11 +256,7 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
             }
 
             // A dropped datagram does not restart the wait: the node's deadline (its next timer) holds.
-            left = timeout - Stopwatch.GetElapsedTime(started);
-            if (left < TimeSpan.Zero)
-            {
-                left = TimeSpan.Zero; // only what is already there
-            }
+            left = timeout - Stopwatch.GetElapsedTime(started) is var rest && rest > TimeSpan.Zero ? rest : TimeSpan.Zero; // zero: only what is already there
         }
 
         return false;

@@ -123,11 +123,7 @@ public sealed class FaultInjectingTransport : IDatagramTransport, IBlockingDatag
             }
 
             Interlocked.Increment(ref _droppedIncoming);
-            left = timeout <= TimeSpan.Zero ? TimeSpan.Zero : timeout - _time.GetElapsedTime(started);
-            if (left < TimeSpan.Zero)
-            {
-                left = TimeSpan.Zero; // only what is already there
-            }
+            left = timeout - _time.GetElapsedTime(started) is var rest && rest > TimeSpan.Zero ? rest : TimeSpan.Zero; // zero: only what is already there
         }
 
         return false;

@@ -26,7 +26,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
     // caller at a time, see IDatagramTransport). Bounded: a flood of new source addresses just clears them.
     private const int MaxCachedAddresses = 1024;
     private readonly SocketAddress _receivedFrom;
-    private readonly SocketAddress _wakeAddress;
+    private readonly SocketAddress? _wakeAddress;
     private readonly LinuxSocketWait? _native;
 
     /// <summary>True when the blocking receive waits in poll() on the descriptor (Linux), false for .NET's own receive.</summary>
@@ -48,8 +48,8 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
             ? new IPEndPoint(IPAddress.IPv6Any, 0)
             : new IPEndPoint(IPAddress.Any, 0);
         _receivedFrom = new SocketAddress(socket.AddressFamily);
-        _wakeAddress = WakeTarget(LocalEndpoint, socket.AddressFamily).Serialize();
         _native = nativeWait ? LinuxSocketWait.TryCreate(socket) : null;
+        _wakeAddress = _native is null && TryTarget(WakeTarget(LocalEndpoint), out var wake) ? wake.Serialize() : null;
     }
 
     public IPEndPoint LocalEndpoint { get; }
@@ -265,6 +265,11 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
             return;
         }
 
+        if (_wakeAddress is null)
+        {
+            return; // no address of our own to send to: the bounded wait ends by itself
+        }
+
         try
         {
             _socket.SendTo(ReadOnlySpan<byte>.Empty, SocketFlags.None, _wakeAddress);
@@ -275,25 +280,11 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
         }
     }
 
-    private static IPEndPoint WakeTarget(IPEndPoint local, AddressFamily family)
-    {
-        var address = local.Address;
-        if (address.Equals(IPAddress.Any))
-        {
-            address = IPAddress.Loopback;
-        }
-        else if (address.Equals(IPAddress.IPv6Any))
-        {
-            address = IPAddress.IPv6Loopback;
-        }
-
-        if (family == AddressFamily.InterNetworkV6 && address.AddressFamily == AddressFamily.InterNetwork)
-        {
-            address = address.MapToIPv6();
-        }
-
-        return new IPEndPoint(address, local.Port);
-    }
+    /// <summary>This socket's own address, with a wildcard bind replaced by loopback (mapped by <see cref="TryTarget"/>).</summary>
+    private static IPEndPoint WakeTarget(IPEndPoint local) =>
+        local.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, local.Port)
+        : local.Address.Equals(IPAddress.IPv6Any) ? new IPEndPoint(IPAddress.IPv6Loopback, local.Port)
+        : local;
 
     private IPEndPoint Sender()
     {

@@ -95,13 +95,7 @@ public sealed partial class WhisperNode
                     datagrams++;
                 }
 
-                var commands = 0;
-                while (commands < MaxBatch && !_finished && reader.TryRead(out var input))
-                {
-                    Handle(input);
-                    commands++;
-                }
-
+                var commands = HandleQueuedCommands();
                 if (datagrams < MaxBatch || Now() - timersRunAt >= TimerSlice)
                 {
                     RunTimers();
@@ -130,6 +124,19 @@ public sealed partial class WhisperNode
             ShutdownAsync(receiveStop: null).GetAwaiter().GetResult(); // this thread is the receiver: nothing to wait for
             _engineLock.Exit();
         }
+    }
+
+    /// <summary>Feeds the engine the commands queued in the inbox, at most <see cref="MaxBatch"/>; returns how many.</summary>
+    private int HandleQueuedCommands()
+    {
+        var commands = 0;
+        while (commands < MaxBatch && !_finished && _inbox.Reader.TryRead(out var input))
+        {
+            Handle(input);
+            commands++;
+        }
+
+        return commands;
     }
 
     /// <summary>
@@ -203,13 +210,7 @@ public sealed partial class WhisperNode
         {
             if (Volatile.Read(ref _parked) == 1 && !_finished)
             {
-                var commands = 0;
-                while (commands < MaxBatch && !_finished && _inbox.Reader.TryRead(out var input))
-                {
-                    Handle(input);
-                    commands++;
-                }
-
+                HandleQueuedCommands();
                 RunTimers();
                 DrainBatch();
                 wakeAfter = _finished || _inbox.Reader.Count > 0 || _engine.NextTimeout < _parkedUntil;
@@ -280,15 +281,30 @@ public sealed partial class WhisperNode
             return; // a wake-up (or an empty datagram from anybody): nothing for the engine
         }
 
-        if (received.Length > WireCodec.MaxDatagramSize)
+        if (!IsOversized(received))
         {
-            Interlocked.Increment(ref _oversized);
-            return;
+            FeedEngine(received.From, buffer.AsSpan(0, received.Length));
         }
+    }
 
-        _engine.OnDatagram(received.From, buffer.AsSpan(0, received.Length), Now());
+    /// <summary>A datagram in: to the engine, then the sends waiting for flow control get another chance.</summary>
+    private void FeedEngine(IPEndPoint from, ReadOnlySpan<byte> datagram)
+    {
+        _engine.OnDatagram(from, datagram, Now());
         _drainDue = true;
         FlushPending();
+    }
+
+    /// <summary>True (and counted) for a datagram longer than any the protocol sends: dropped before the engine.</summary>
+    private bool IsOversized(ReceivedDatagram received)
+    {
+        if (received.Length <= WireCodec.MaxDatagramSize)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _oversized);
+        return true;
     }
 
     private async Task DriveAsync(CancellationTokenSource receiveStop)
@@ -375,15 +391,13 @@ public sealed partial class WhisperNode
             case InputKind.Datagram:
                 try
                 {
-                    _engine.OnDatagram(input.From!, input.Buffer.AsSpan(0, input.Length), Now());
+                    FeedEngine(input.From!, input.Buffer.AsSpan(0, input.Length));
                 }
                 finally
                 {
                     _datagramBuffers.Return(input.Buffer!);
                 }
 
-                _drainDue = true;
-                FlushPending();
                 break;
 
             case InputKind.Tick:
@@ -986,9 +1000,8 @@ public sealed partial class WhisperNode
     /// <summary>A received datagram as the driver's input, in a pooled buffer; false (counted) when it is oversized.</summary>
     private bool TryCopyDatagram(byte[] buffer, ReceivedDatagram received, out NodeInput input, out byte[] copy)
     {
-        if (received.Length > WireCodec.MaxDatagramSize)
+        if (IsOversized(received))
         {
-            Interlocked.Increment(ref _oversized);
             input = default;
             copy = [];
             return false;

@@ -77,13 +77,6 @@ internal sealed class ChunkRunCache(int maxBytes)
         return n - from;
     }
 
-    /// <summary><see cref="TakeRun"/> from the run's start (the datagram's deps so far: none).</summary>
-    public int TakeMatchingPrefix(FrameQueue outbox, int room, List<Frame> taken, out int bytes)
-    {
-        var n = TakeRun(0, outbox, room, taken, out _, out bytes);
-        return n;
-    }
-
     /// <summary>Where the bytes of cached chunk <paramref name="index"/> end.</summary>
     public int EndOf(int index) => _ends[index];
 

@@ -967,6 +967,11 @@ public sealed partial class WhisperEngine
             }
         }
 
+        if (w.Written > WireCodec.MaxDatagramSize)
+        {
+            throw new InvalidOperationException($"datagram of {w.Written} bytes exceeds {WireCodec.MaxDatagramSize}"); // as Encode checks
+        }
+
         return Sent(w.Written, to, _writing);
     }
 
@@ -981,11 +986,6 @@ public sealed partial class WhisperEngine
     /// <summary>Counts a datagram just written (and traces it).</summary>
     private int Sent(int length, MemberId to, List<Frame> frames)
     {
-        if (length > WireCodec.MaxDatagramSize)
-        {
-            throw new InvalidOperationException($"datagram of {length} bytes exceeds {WireCodec.MaxDatagramSize}");
-        }
-
         Stats.DatagramsSent++;
         Stats.BytesSent += length;
         if (!frames.Exists(static f => f is ChunkFrame or PrivateChunkFrame))
@@ -1710,16 +1710,10 @@ public sealed partial class WhisperEngine
 
         if (c.HasDeps)
         {
-            var sorted = _originsById;
             var k = 0;
             foreach (var e in c.DepsSpan) // sorted by id, like _originsById: one merge walk
             {
-                while (k < sorted.Length && sorted[k].Id.Value < e.Member.Value)
-                {
-                    k++;
-                }
-
-                if (k < sorted.Length && sorted[k] is { } d && d.Id == e.Member && d.BaseKnown && e.Value > d.Highest)
+                if (NextOrigin(ref k, e.Member) is { BaseKnown: true } d && e.Value > d.Highest)
                 {
                     d.Highest = e.Value;
                     d.HolderHint = from.Id; // the sender delivered it, so it holds it until stable
@@ -2214,6 +2208,21 @@ public sealed partial class WhisperEngine
         OriginsChanged();
     }
 
+    /// <summary>
+    /// One step of a merge walk over <see cref="_originsById"/> for ids visited in ascending order: moves
+    /// <paramref name="k"/> to <paramref name="id"/>'s place and returns its stream, or null when there is none.
+    /// </summary>
+    private OriginStream? NextOrigin(ref int k, MemberId id)
+    {
+        var sorted = _originsById;
+        while (k < sorted.Length && sorted[k].Id.Value < id.Value)
+        {
+            k++;
+        }
+
+        return k < sorted.Length && sorted[k].Id == id ? sorted[k] : null;
+    }
+
     /// <summary>After an origin came or went, or the retired set changed: rebuilds <see cref="_originsById"/> and the streams' <see cref="OriginStream.Retired"/>.</summary>
     private void OriginsChanged()
     {
@@ -2478,7 +2487,6 @@ public sealed partial class WhisperEngine
     private bool IsCovered(ReadOnlySpan<ClockEntry> deps, MemberId except)
     {
         // DeliveredOf for each entry, as one merge walk of two id-sorted lists; ids not among the origins are looked up.
-        var sorted = _originsById;
         var k = 0;
         foreach (var e in deps)
         {
@@ -2487,13 +2495,8 @@ public sealed partial class WhisperEngine
                 continue;
             }
 
-            while (k < sorted.Length && sorted[k].Id.Value < e.Member.Value)
-            {
-                k++;
-            }
-
-            var delivered = k < sorted.Length && sorted[k].Id == e.Member
-                ? sorted[k] is { Retired: true } ? ulong.MaxValue : sorted[k].BaseKnown ? sorted[k].Delivered : 0
+            var delivered = NextOrigin(ref k, e.Member) is { } o
+                ? o.Retired ? ulong.MaxValue : o.BaseKnown ? o.Delivered : 0
                 : DeliveredOf(e.Member);
             if (delivered < e.Value)
             {

@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Net;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Whisper.Protocol.Wire;
 
@@ -210,7 +213,7 @@ public sealed record ChunkFrame : Frame, IMessageChunk
     /// </summary>
     internal unsafe void Prefetch()
     {
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        if (!Sse.IsSupported)
         {
             return;
         }
@@ -218,16 +221,17 @@ public sealed record ChunkFrame : Frame, IMessageChunk
         // The addresses are only hints: a move by the garbage collector meanwhile makes one useless, never wrong.
         if (_payloadBuffer is { } payload)
         {
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(payload)));
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0((byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(payload)) + 64);
+            var at = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(payload));
+            Sse.Prefetch0(at);
+            Sse.Prefetch0(at + 64);
         }
 
         if (_depsEntries is { Length: > 0 } deps)
         {
-            var at = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(deps));
+            var at = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(deps));
             for (var offset = 0; offset < deps.Length * sizeof(ClockEntry); offset += 64)
             {
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(at + offset);
+                Sse.Prefetch0(at + offset);
             }
         }
     }

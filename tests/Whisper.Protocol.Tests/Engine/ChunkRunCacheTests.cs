@@ -31,7 +31,7 @@ public sealed class ChunkRunCacheTests
         outbox.Enqueue(b); // not the run's first chunk
         outbox.Enqueue(a);
         var taken = new List<Frame>();
-        Assert.Equal(0, cache.TakeMatchingPrefix(outbox, room: 1000, taken, out var bytes));
+        Assert.Equal(0, cache.TakeRun(0, outbox, room: 1000, taken, out _, out var bytes));
         Assert.Equal(0, bytes);
         Assert.Empty(taken);
         Assert.Equal(2, outbox.Count);
@@ -40,7 +40,7 @@ public sealed class ChunkRunCacheTests
         inOrder.Enqueue(a);
         inOrder.Enqueue(b);
         inOrder.Enqueue(new PingFrame(1));
-        Assert.Equal(2, cache.TakeMatchingPrefix(inOrder, room: 1000, taken, out bytes));
+        Assert.Equal(2, cache.TakeRun(0, inOrder, room: 1000, taken, out _, out bytes));
         Assert.Equal(5, bytes);
         Assert.Equal([1, 2, 3, 4, 5], cache.Bytes(0, bytes).ToArray());
         Assert.Equal([a, b], taken);
@@ -84,7 +84,7 @@ public sealed class ChunkRunCacheTests
         outbox.Enqueue(a);
         outbox.Enqueue(b);
 
-        Assert.Equal(1, cache.TakeMatchingPrefix(outbox, room: 150, [], out var bytes));
+        Assert.Equal(1, cache.TakeRun(0, outbox, room: 150, [], out _, out var bytes));
         Assert.Equal(100, bytes);
         Assert.Same(b, outbox.Dequeue());
     }
@@ -102,7 +102,7 @@ public sealed class ChunkRunCacheTests
 
         var outbox = new FrameQueue();
         outbox.Enqueue(again);
-        Assert.Equal(0, cache.TakeMatchingPrefix(outbox, room: 1000, [], out _));
+        Assert.Equal(0, cache.TakeRun(0, outbox, room: 1000, [], out _, out _));
     }
 
     [Fact]
