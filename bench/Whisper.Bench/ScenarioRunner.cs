@@ -24,6 +24,9 @@ public sealed record BenchOptions
 
     /// <summary>Before the latency phase, the formed mesh sits idle this long (heartbeats only) to measure idle CPU (and memory per node process).</summary>
     public TimeSpan Idle { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Most latency samples per mesh and loss; the phase also ends after min(<see cref="Duration"/>, 3 s).</summary>
+    public int LatencySamples { get; init; } = 2000;
 }
 
 /// <summary>One figure: {scenario, metric, value, unit}.</summary>
@@ -115,9 +118,31 @@ public static class ScenarioRunner
             sampleTimeout = TimeSpan.FromMilliseconds(20); // raw UDP never repairs a loss
         }
 
+        // Warm-up: the same loop untimed for o.Warmup, so that the samples measure tiered-up code (the engine's methods
+        // start as quick JIT code and are recompiled in the background after 30 calls) and warm caches, as the throughput
+        // phase's warm-up does.
+        var warmupEnd = Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency);
+        for (var i = 0; i < o.LatencySamples && Stopwatch.GetTimestamp() < warmupEnd; i++)
+        {
+            _ = await SampleAsync(i).ConfigureAwait(false); // each sample is bounded by its timeout, the loop by warmupEnd
+        }
+
         var lc0 = mesh is WhisperMesh lm0 ? await lm0.CountersAsync(ct).ConfigureAwait(false) : default;
         var latencyEnd = Stopwatch.GetTimestamp() + (long)(Math.Min(o.Duration.TotalSeconds, 3) * Stopwatch.Frequency);
-        for (var i = 0; i < 2000 && Stopwatch.GetTimestamp() < latencyEnd; i++)
+        for (var i = 0; i < o.LatencySamples && Stopwatch.GetTimestamp() < latencyEnd; i++)
+        {
+            if (await SampleAsync(i).ConfigureAwait(false) is { } us)
+            {
+                samples.Add(us);
+            }
+            else
+            {
+                incomplete++;
+            }
+        }
+
+        // One broadcast by node i % n; its latency in microseconds, or null when it timed out.
+        async Task<double?> SampleAsync(int i)
         {
             var origin = i % n;
             var seq = seqs[origin]++;
@@ -133,11 +158,11 @@ public static class ScenarioRunner
             try
             {
                 await done.Task.WaitAsync(sampleTimeout, ct).ConfigureAwait(false);
-                samples.Add(Stopwatch.GetElapsedTime(t0).TotalMicroseconds);
+                return Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
             }
             catch (TimeoutException)
             {
-                incomplete++;
+                return null;
             }
         }
 
@@ -148,6 +173,8 @@ public static class ScenarioRunner
             var n0 = samples.Count + incomplete;
             r.Add(new(scenario, "lat_retransmits_per_broadcast", n0 == 0 ? 0 : (lc1.Retransmitted - lc0.Retransmitted) / (double)n0, "chunks"));
             r.Add(new(scenario, "lat_redundant_dgrams_per_broadcast", n0 == 0 ? 0 : (lc1.Redundant - lc0.Redundant) / (double)n0, "datagrams"));
+            r.Add(new(scenario, "lat_datagrams_per_broadcast", n0 == 0 ? 0 : (lc1.Datagrams - lc0.Datagrams) / (double)n0, "datagrams"));
+            r.Add(new(scenario, "lat_control_dgrams_per_broadcast", n0 == 0 ? 0 : (lc1.Control - lc0.Control) / (double)n0, "datagrams"));
         }
 
         samples.Sort();

@@ -46,7 +46,10 @@ public interface IBlockingDatagramReceiver
 
     /// <summary>
     /// Waits at most <paramref name="timeout"/> for the next datagram and copies it into <paramref name="buffer"/>
-    /// (64 KiB, so nothing is truncated). False when none came in time. <see cref="TimeSpan.Zero"/> does not wait: it
+    /// (64 KiB). <see cref="ReceivedDatagram.Length"/> is the datagram's real length even when fewer bytes were kept (a
+    /// datagram longer than the buffer, or than a transport's own batch buffers: 2 KiB for <see cref="UdpDatagramTransport"/>
+    /// on Linux, far above the protocol's largest), so a receiver drops such datagrams by their length. False when none
+    /// came in time. <see cref="TimeSpan.Zero"/> does not wait: it
     /// takes a datagram that is already there, or returns false. A zero-length datagram is a wake-up (see
     /// <see cref="Wake"/>) or noise, never protocol data. Throws <see cref="ObjectDisposedException"/> after disposal;
     /// never throws for network conditions.

@@ -1,37 +1,70 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace Whisper.Net;
 
 /// <summary>
-/// The blocking receive of <see cref="UdpDatagramTransport"/> on Linux, straight on the socket's file descriptor: a
-/// non-blocking <c>recvfrom</c>, and when nothing is there, <c>poll</c> on the socket and on an <c>eventfd</c> that
+/// The blocking receive of <see cref="UdpDatagramTransport"/> on Linux, straight on the socket's file descriptor:
+/// <c>recvmmsg</c> takes everything the socket holds (up to <see cref="BatchSize"/> datagrams) in one call into buffers of
+/// its own, handed out one by one; when nothing is there, <c>poll</c> on the socket and on an <c>eventfd</c> that
 /// <see cref="Wake"/> writes. The kernel then wakes the waiting thread itself when a datagram arrives. .NET's own
 /// synchronous receive keeps the descriptor non-blocking and waits on an event that its epoll thread sets, so every
 /// datagram that finds the receiver waiting costs two thread wake-ups instead of one, and a wake-up needs a datagram.
+/// A datagram that wakes the receiver costs two system calls (poll, recvmmsg), a busy socket one per batch.
 /// <para>Used by one receiving thread at a time; <see cref="Wake"/> from any thread. Both hold a reference on the handles
-/// they use, so a concurrent dispose never lets them touch a descriptor number that was closed (and maybe reused).</para>
+/// they use, so a concurrent dispose never lets them touch a descriptor number that was closed (and maybe reused). The
+/// batch buffers are pinned managed arrays, so they live as long as this object, whoever disposes it.</para>
 /// </summary>
 internal sealed unsafe partial class LinuxSocketWait : IDisposable
 {
+    /// <summary>Datagrams one <c>recvmmsg</c> takes at most.</summary>
+    public const int BatchSize = 32;
+
+    /// <summary>
+    /// Bytes kept of each datagram in the batch: longer ones are handed out with their real length but only this many
+    /// bytes (the protocol's datagrams are shorter, so its receiver drops them by their length).
+    /// </summary>
+    public const int SlotBytes = 2048;
+
+    private const int NameBytes = 128; // sockaddr_storage
     private const int EAGAIN = 11;
     private const int EINTR = 4;
     private const int EBADF = 9;
     private const int MSG_TRUNC = 0x20;
     private const int MSG_DONTWAIT = 0x40;
     private const short POLLIN = 0x1;
+    private const short POLLNVAL = 0x20;
     private const int EFD_CLOEXEC = 0x80000;
     private const int EFD_NONBLOCK = 0x800;
 
     private readonly SafeHandle _socket;
     private readonly SafeFileHandle _event;
+    private readonly byte[] _data = GC.AllocateArray<byte>(BatchSize * SlotBytes, pinned: true);
+    private readonly byte[] _names = GC.AllocateArray<byte>(BatchSize * NameBytes, pinned: true);
+    private readonly IoVec[] _iov = GC.AllocateArray<IoVec>(BatchSize, pinned: true);
+    private readonly MMsgHdr[] _headers = GC.AllocateArray<MMsgHdr>(BatchSize, pinned: true);
+    private int _count; // datagrams in the batch
+    private int _next; // the next one to hand out
+    private bool _emptied; // the last recvmmsg found fewer than BatchSize: the socket was empty just now
 
     private LinuxSocketWait(SafeHandle socket, SafeFileHandle wakeEvent)
     {
         _socket = socket;
         _event = wakeEvent;
+        var data = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_data));
+        var names = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_names));
+        var iov = (IoVec*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_iov));
+        for (var i = 0; i < BatchSize; i++)
+        {
+            iov[i] = new IoVec { Base = data + (i * SlotBytes), Length = SlotBytes };
+            _headers[i].Header.Name = names + (i * NameBytes);
+            _headers[i].Header.Iov = iov + i;
+            _headers[i].Header.IovLength = 1;
+            _headers[i].Header.NameLength = NameBytes;
+        }
     }
 
     /// <summary>Null where this is not Linux or the C library refuses (the transport then uses .NET's receive).</summary>
@@ -56,12 +89,25 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     /// <summary>
     /// Takes one datagram into <paramref name="buffer"/> and its source into <paramref name="from"/> (a native sockaddr,
     /// as <see cref="SocketAddress"/> holds it on Linux); waits at most <paramref name="timeout"/> (zero: not at all).
-    /// Returns the datagram's real length (larger than the buffer when it was truncated), -1 when nothing came in time
-    /// or <see cref="Wake"/> ended the wait; ignorable errors (ICMP echoes of earlier sends) are counted in
-    /// <paramref name="ignoredErrors"/> and skipped.
+    /// Returns the datagram's real length (larger than the bytes copied when it was longer than the buffer or
+    /// <see cref="SlotBytes"/>), -1 when nothing came in time or <see cref="Wake"/> ended the wait; ignorable errors
+    /// (ICMP echoes of earlier sends) are counted in <paramref name="ignoredErrors"/> and skipped. With a zero timeout,
+    /// the first call after the batch that emptied the socket was handed out reports nothing without asking the kernel
+    /// again (it was empty a moment ago; the next wait polls it).
     /// </summary>
     public int Receive(Span<byte> buffer, SocketAddress from, TimeSpan timeout, ref long ignoredErrors)
     {
+        if (_next < _count)
+        {
+            return Take(buffer, from);
+        }
+
+        if (timeout <= TimeSpan.Zero && _emptied)
+        {
+            _emptied = false;
+            return -1;
+        }
+
         var deadline = timeout > TimeSpan.Zero ? Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds) : 0;
         var socketRef = false;
         var eventRef = false;
@@ -71,23 +117,46 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
             _event.DangerousAddRef(ref eventRef);
             var fd = (int)_socket.DangerousGetHandle();
             var wakeFd = (int)_event.DangerousGetHandle();
-            var address = from.Buffer.Span;
             var fds = stackalloc PollFd[2];
-            // Each pass takes a datagram, an error the kernel reported once, or a wait that ends by the deadline.
+            // Each pass takes datagrams, an error the kernel reported once, or a wait that ends by the deadline.
             for (var pass = 0; pass < 1_000_000; pass++)
             {
-                int length;
-                var addressLength = address.Length;
-                fixed (byte* b = buffer)
-                fixed (byte* a = address)
+                var left = deadline - Environment.TickCount64;
+                if (left > 0)
                 {
-                    length = (int)recvfrom(fd, b, (nuint)buffer.Length, MSG_DONTWAIT | MSG_TRUNC, a, &addressLength);
+                    fds[0] = new PollFd { Fd = fd, Events = POLLIN };
+                    fds[1] = new PollFd { Fd = wakeFd, Events = POLLIN };
+                    var ready = poll(fds, 2, (int)Math.Min(left, int.MaxValue));
+                    if (ready == 0)
+                    {
+                        return -1;
+                    }
+
+                    if (ready < 0)
+                    {
+                        continue; // EINTR: the deadline still holds
+                    }
+
+                    if ((fds[0].Revents & POLLNVAL) != 0)
+                    {
+                        throw new ObjectDisposedException(nameof(UdpDatagramTransport));
+                    }
+
+                    if ((fds[1].Revents & POLLIN) != 0)
+                    {
+                        long drained;
+                        _ = read(wakeFd, &drained, sizeof(long)); // resets the counter; the wake-up is spent on this wait
+                        return -1;
+                    }
                 }
 
-                if (length >= 0)
+                var taken = recvmmsg(fd, (MMsgHdr*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_headers)), BatchSize, MSG_DONTWAIT | MSG_TRUNC, null);
+                if (taken > 0)
                 {
-                    from.Size = addressLength;
-                    return length;
+                    _count = taken;
+                    _next = 0;
+                    _emptied = taken < BatchSize;
+                    return Take(buffer, from);
                 }
 
                 var errno = Marshal.GetLastPInvokeError();
@@ -96,36 +165,17 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                     throw new ObjectDisposedException(nameof(UdpDatagramTransport));
                 }
 
-                if (errno is not (EAGAIN or EINTR))
+                if (errno == EAGAIN)
                 {
-                    ignoredErrors++;
-                    continue;
+                    _emptied = false;
+                    if (left <= 0)
+                    {
+                        return -1; // no wait asked: nothing there
+                    }
                 }
-
-                var left = deadline - Environment.TickCount64;
-                if (errno == EAGAIN && left <= 0)
+                else if (errno != EINTR)
                 {
-                    return -1;
-                }
-
-                if (errno == EINTR)
-                {
-                    continue;
-                }
-
-                fds[0] = new PollFd { Fd = fd, Events = POLLIN };
-                fds[1] = new PollFd { Fd = wakeFd, Events = POLLIN };
-                var ready = poll(fds, 2, (int)Math.Min(left, int.MaxValue));
-                if (ready == 0)
-                {
-                    return -1;
-                }
-
-                if (ready > 0 && (fds[1].Revents & POLLIN) != 0)
-                {
-                    long drained;
-                    _ = read(wakeFd, &drained, sizeof(long)); // resets the counter; the wake-up is spent on this wait
-                    return -1;
+                    ignoredErrors++; // an ICMP echo of an earlier send, reported once: the next pass gets past it
                 }
             }
 
@@ -143,6 +193,21 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                 _socket.DangerousRelease();
             }
         }
+    }
+
+    /// <summary>Hands out the next datagram of the batch.</summary>
+    private int Take(Span<byte> buffer, SocketAddress from)
+    {
+        var i = _next++;
+        ref var header = ref _headers[i];
+        var length = (int)header.Length;
+        _data.AsSpan(i * SlotBytes, Math.Min(Math.Min(length, SlotBytes), buffer.Length)).CopyTo(buffer);
+        var nameLength = (int)Math.Min(header.Header.NameLength, (uint)Math.Min(NameBytes, from.Buffer.Length));
+        _names.AsSpan(i * NameBytes, nameLength).CopyTo(from.Buffer.Span);
+        from.Size = nameLength;
+        header.Header.NameLength = NameBytes; // ready for the next recvmmsg (the kernel overwrites it with the real size)
+        header.Header.Flags = 0;
+        return length;
     }
 
     /// <summary>Ends a <see cref="Receive"/> that waits now, or the next one. Thread-safe; a no-op after dispose.</summary>
@@ -171,6 +236,34 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     public void Dispose() => _event.Dispose();
 
     [StructLayout(LayoutKind.Sequential)]
+    private struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    /// <summary>struct msghdr (the layout follows the pointer size, as C's does).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MsgHdr
+    {
+        public byte* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    /// <summary>struct mmsghdr.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MMsgHdr
+    {
+        public MsgHdr Header;
+        public uint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
     private struct PollFd
     {
         public int Fd;
@@ -182,7 +275,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     private static partial int eventfd(uint initval, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
-    private static partial nint recvfrom(int fd, byte* buffer, nuint length, int flags, byte* address, int* addressLength);
+    private static partial int recvmmsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int poll(PollFd* fds, nuint count, int timeoutMillis);

@@ -17,10 +17,11 @@ internal static class BenchCommand
         var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated meshes: udp-raw, litenetlib, whisper; idle (a silent Whisper group: CPU and memory per node).", DefaultValueFactory = _ => "udp-raw,litenetlib,whisper" };
         var json = new Option<FileInfo?>("--json") { Description = "Also write [{scenario, metric, value, unit}] records to this file." };
         var idle = new Option<double>("--idle") { Description = "Seconds the formed mesh sits idle (after 1 s to settle) to measure idle CPU and memory; 0 skips.", DefaultValueFactory = _ => 3 };
+        var latencySamples = new Option<int>("--latency-samples") { Description = "Most latency samples (the phase also ends after min(duration, 3 s)).", DefaultValueFactory = _ => 2000 };
         var processPerNode = new Option<bool>("--process-per-node") { Description = "Run each Whisper node as its own process (latency then includes two pipe hops to this process)." };
         var command = new Command("bench", "Benchmark Whisper against raw UDP and LiteNetLib on loopback (ratios from one run).")
         {
-            nodes, size, duration, loss, scenarios, json, processPerNode, idle,
+            nodes, size, duration, loss, scenarios, json, processPerNode, idle, latencySamples,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -33,6 +34,7 @@ internal static class BenchCommand
                 Scenarios = [.. result.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
                 ProcessPerNode = result.GetValue(processPerNode),
                 Idle = TimeSpan.FromSeconds(result.GetValue(idle)),
+                LatencySamples = result.GetValue(latencySamples),
                 Launcher = SelfLauncher(),
             };
             List<Whisper.Bench.BenchRecord> records;

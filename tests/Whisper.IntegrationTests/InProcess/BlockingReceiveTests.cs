@@ -85,6 +85,47 @@ public sealed class BlockingReceiveTests
         Assert.Equal(b.LocalEndpoint, received.From);
     }
 
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task ABurstLongerThanOneBatchComesOutOneByOneInOrderWithEachSender(bool nativeWait)
+    {
+        await using var a = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        await using var c = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        await using var b = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        const int Count = 75; // more than two batches of the native receive (LinuxSocketWait.BatchSize)
+        for (var i = 0; i < Count; i++)
+        {
+            Assert.True((i % 2 == 0 ? a : c).Send(System.Text.Encoding.ASCII.GetBytes($"m{i}"), b.LocalEndpoint));
+        }
+
+        var buffer = new byte[64 * 1024];
+        for (var i = 0; i < Count; i++)
+        {
+            Assert.True(b.TryReceive(buffer, TimeSpan.FromSeconds(5), out var received), $"datagram {i} did not come");
+            Assert.Equal($"m{i}", System.Text.Encoding.ASCII.GetString(buffer, 0, received.Length));
+            Assert.Equal((i % 2 == 0 ? a : c).LocalEndpoint, received.From);
+        }
+
+        Assert.False(b.TryReceive(buffer, TimeSpan.FromMilliseconds(50), out _));
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task ADatagramLongerThanTheProtocolAllowsIsReportedWithItsRealLength(bool nativeWait)
+    {
+        await using var a = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        await using var b = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        var big = new byte[5000];
+        Assert.True(a.Send(big, b.LocalEndpoint));
+        Assert.True(a.Send("after"u8, b.LocalEndpoint));
+        var buffer = new byte[64 * 1024];
+
+        Assert.True(b.TryReceive(buffer, TimeSpan.FromSeconds(5), out var first));
+        Assert.Equal(big.Length, first.Length); // so the node counts and drops it (longer than WireCodec.MaxDatagramSize)
+        Assert.True(b.TryReceive(buffer, TimeSpan.FromSeconds(5), out var second));
+        Assert.Equal("after"u8.ToArray(), buffer[..second.Length]);
+    }
+
     [Fact]
     public async Task ADroppedDatagramDoesNotRestartTheWaitOfAFaultInjectingTransport()
     {
