@@ -201,7 +201,7 @@ internal sealed class DeliverySink
 }
 
 /// <summary>Counts sent datagrams and bytes; drops received datagrams with a seeded probability (off until set).</summary>
-public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : IDatagramTransport, IBlockingDatagramReceiver
+public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : IDatagramTransport, IBlockingDatagramReceiver, IDatagramBatchSender
 {
     private readonly Random _random = new(seed);
     private long _datagrams;
@@ -227,6 +227,17 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
         Interlocked.Add(ref _bytes, datagram.Length);
         return inner.Send(datagram, destination);
     }
+
+    public bool SupportsBatchSend => inner is IDatagramBatchSender { SupportsBatchSend: true };
+
+    public bool QueueSend(ReadOnlySpan<byte> datagram, IPEndPoint destination)
+    {
+        Interlocked.Increment(ref _datagrams);
+        Interlocked.Add(ref _bytes, datagram.Length);
+        return ((IDatagramBatchSender)inner).QueueSend(datagram, destination);
+    }
+
+    public int FlushSends() => ((IDatagramBatchSender)inner).FlushSends();
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no boxed state machine per datagram
     public async ValueTask<ReceivedDatagram> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)

@@ -64,5 +64,27 @@ public interface IBlockingDatagramReceiver
     void Wake();
 }
 
+/// <summary>
+/// Optional for an <see cref="IDatagramTransport"/>: sends several datagrams with one system call. A node that produces
+/// several datagrams at once (a broadcast to each member, acks for a batch) queues them with <see cref="QueueSend"/> and
+/// sends them with <see cref="FlushSends"/>, on the side of the transport that sends (one caller at a time). Everything
+/// queued leaves, in order, by the next flush. <see cref="UdpDatagramTransport"/> implements it with <c>sendmmsg</c> on
+/// Linux; a wrapping transport implements it when its inner one does (<see cref="SupportsBatchSend"/>).
+/// </summary>
+public interface IDatagramBatchSender
+{
+    /// <summary>False when sends cannot be batched here: use <see cref="IDatagramTransport.Send"/>.</summary>
+    bool SupportsBatchSend { get; }
+
+    /// <summary>
+    /// Like <see cref="IDatagramTransport.Send"/>, but the datagram (copied) may wait for <see cref="FlushSends"/>;
+    /// false when it was refused at once. A full batch, or a datagram too long for one, is sent without waiting.
+    /// </summary>
+    bool QueueSend(ReadOnlySpan<byte> datagram, IPEndPoint destination);
+
+    /// <summary>Sends every queued datagram; returns how many the OS refused (counted, never thrown).</summary>
+    int FlushSends();
+}
+
 /// <summary>One received datagram: <see cref="Length"/> bytes at the start of the caller's buffer, from <see cref="From"/>.</summary>
 public readonly record struct ReceivedDatagram(int Length, IPEndPoint From);

@@ -46,6 +46,11 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     private readonly byte[] _names = GC.AllocateArray<byte>(BatchSize * NameBytes, pinned: true);
     private readonly IoVec[] _iov = GC.AllocateArray<IoVec>(BatchSize, pinned: true);
     private readonly MMsgHdr[] _headers = GC.AllocateArray<MMsgHdr>(BatchSize, pinned: true);
+    private readonly byte[] _sendData = GC.AllocateArray<byte>(BatchSize * SlotBytes, pinned: true);
+    private readonly byte[] _sendNames = GC.AllocateArray<byte>(BatchSize * NameBytes, pinned: true);
+    private readonly IoVec[] _sendIov = GC.AllocateArray<IoVec>(BatchSize, pinned: true);
+    private readonly MMsgHdr[] _sendHeaders = GC.AllocateArray<MMsgHdr>(BatchSize, pinned: true);
+    private int _queued; // datagrams waiting for Flush
     private int _count; // datagrams in the batch
     private int _next; // the next one to hand out
     private bool _emptied; // the last recvmmsg found fewer than BatchSize: the socket was empty just now
@@ -64,6 +69,96 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
             _headers[i].Header.Iov = iov + i;
             _headers[i].Header.IovLength = 1;
             _headers[i].Header.NameLength = NameBytes;
+        }
+
+        var sendData = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sendData));
+        var sendNames = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sendNames));
+        var sendIov = (IoVec*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sendIov));
+        for (var i = 0; i < BatchSize; i++)
+        {
+            sendIov[i] = new IoVec { Base = sendData + (i * SlotBytes) };
+            _sendHeaders[i].Header.Name = sendNames + (i * NameBytes);
+            _sendHeaders[i].Header.Iov = sendIov + i;
+            _sendHeaders[i].Header.IovLength = 1;
+        }
+    }
+
+    /// <summary>Datagrams <see cref="Queue"/> holds for the next <see cref="Flush"/>.</summary>
+    public int Queued => _queued;
+
+    /// <summary>
+    /// Copies a datagram of at most <see cref="SlotBytes"/> bytes and its destination (a native sockaddr) for the next
+    /// <see cref="Flush"/>; false (nothing queued) when the batch is full or the datagram too long: send it otherwise.
+    /// One sending caller at a time.
+    /// </summary>
+    public bool Queue(ReadOnlySpan<byte> datagram, SocketAddress to)
+    {
+        if (_queued == BatchSize || datagram.Length > SlotBytes || to.Size > NameBytes)
+        {
+            return false;
+        }
+
+        var i = _queued++;
+        datagram.CopyTo(_sendData.AsSpan(i * SlotBytes, SlotBytes));
+        to.Buffer.Span[..to.Size].CopyTo(_sendNames.AsSpan(i * NameBytes, NameBytes));
+        _sendIov[i].Length = (nuint)datagram.Length;
+        _sendHeaders[i].Header.NameLength = (uint)to.Size;
+        return true;
+    }
+
+    /// <summary>
+    /// Sends the queued datagrams in order with as few <c>sendmmsg</c> calls as the kernel allows; returns how many it
+    /// refused (each skipped, the rest still sent). Throws <see cref="ObjectDisposedException"/> once the socket is closed.
+    /// </summary>
+    public int Flush()
+    {
+        var queued = _queued;
+        _queued = 0;
+        if (queued == 0)
+        {
+            return 0;
+        }
+
+        var socketRef = false;
+        try
+        {
+            _socket.DangerousAddRef(ref socketRef);
+            var fd = (int)_socket.DangerousGetHandle();
+            var headers = (MMsgHdr*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sendHeaders));
+            var failed = 0;
+            var at = 0;
+            // Each pass sends at least one datagram or skips the one the kernel refused: at most `queued` passes, plus
+            // interrupted calls (bounded too).
+            for (var pass = 0; at < queued && pass < 4 * BatchSize; pass++)
+            {
+                var sent = sendmmsg(fd, headers + at, (uint)(queued - at), 0);
+                if (sent > 0)
+                {
+                    at += sent;
+                    continue;
+                }
+
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == EBADF)
+                {
+                    throw new ObjectDisposedException(nameof(UdpDatagramTransport));
+                }
+
+                if (errno != EINTR)
+                {
+                    failed++; // a full buffer, an unreachable network: UDP promises nothing, the protocol recovers
+                    at++;
+                }
+            }
+
+            return failed + (queued - at);
+        }
+        finally
+        {
+            if (socketRef)
+            {
+                _socket.DangerousRelease();
+            }
         }
     }
 
@@ -273,6 +368,9 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int sendmmsg(int fd, MMsgHdr* messages, uint count, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int recvmmsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);

@@ -12,7 +12,7 @@ namespace Whisper.Net;
 /// as are send failures: UDP promises nothing and the protocol recovers. Received IPv4-mapped IPv6 addresses
 /// are reported as plain IPv4 so one peer always has one endpoint.
 /// </summary>
-public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlockingDatagramReceiver
+public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlockingDatagramReceiver, IDatagramBatchSender
 {
     /// <summary>Socket buffer size asked of the OS (it may grant less): room for bursts of a 10-member group.</summary>
     public const int SocketBufferBytes = 4 * 1024 * 1024;
@@ -102,22 +102,95 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
     {
         ArgumentNullException.ThrowIfNull(destination);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if (!_sendCache.TryGetValue(destination, out var address))
+        return TryResolve(destination, out var address) ? SendNow(datagram, destination, address) : CountSendFailure(destination, SocketError.AddressFamilyNotSupported);
+    }
+
+    /// <summary>True on Linux, where queued datagrams leave with one <c>sendmmsg</c> per flush.</summary>
+    public bool SupportsBatchSend => _native is not null;
+
+    public bool QueueSend(ReadOnlySpan<byte> datagram, IPEndPoint destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (!TryResolve(destination, out var address))
         {
-            if (!TryTarget(destination, out var target))
-            {
-                return CountSendFailure(destination, SocketError.AddressFamilyNotSupported);
-            }
-
-            if (_sendCache.Count >= MaxCachedAddresses)
-            {
-                _sendCache.Clear();
-            }
-
-            address = target.Serialize();
-            _sendCache[new IPEndPoint(destination.Address, destination.Port)] = address; // a private copy: callers' endpoints are mutable
+            return CountSendFailure(destination, SocketError.AddressFamilyNotSupported);
         }
 
+        if (_native is not { } native)
+        {
+            return SendNow(datagram, destination, address);
+        }
+
+        if (native.Queue(datagram, address))
+        {
+            return true;
+        }
+
+        if (native.Queued > 0)
+        {
+            FlushSends(); // full: the queued ones first, so the order holds
+            if (native.Queue(datagram, address))
+            {
+                return true;
+            }
+        }
+
+        return SendNow(datagram, destination, address); // longer than a batch slot
+    }
+
+    public int FlushSends()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_native is not { } native)
+        {
+            return 0;
+        }
+
+        int failed;
+        try
+        {
+            failed = native.Flush();
+        }
+        catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0)
+        {
+            throw new ObjectDisposedException(nameof(UdpDatagramTransport)); // closed under us: as Send reports it
+        }
+
+        if (failed > 0)
+        {
+            Interlocked.Add(ref _sendFailures, failed);
+            Log.BatchSendFailed(_logger, failed);
+        }
+
+        return failed;
+    }
+
+    /// <summary>The native address for <paramref name="destination"/>, made once per endpoint; false for an unusable family.</summary>
+    private bool TryResolve(IPEndPoint destination, out SocketAddress address)
+    {
+        if (_sendCache.TryGetValue(destination, out address!))
+        {
+            return true;
+        }
+
+        if (!TryTarget(destination, out var target))
+        {
+            return false;
+        }
+
+        if (_sendCache.Count >= MaxCachedAddresses)
+        {
+            _sendCache.Clear();
+        }
+
+        address = target.Serialize();
+        _sendCache[new IPEndPoint(destination.Address, destination.Port)] = address; // a private copy: callers' endpoints are mutable
+        return true;
+    }
+
+    private bool SendNow(ReadOnlySpan<byte> datagram, IPEndPoint destination, SocketAddress address)
+    {
         try
         {
             _socket.SendTo(datagram, SocketFlags.None, address);
@@ -353,6 +426,9 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Debug, Message = "Send to {Destination} failed: {Error}; counted as lost")]
         public static partial void SendFailed(ILogger logger, IPEndPoint destination, SocketError error);
+
+        [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "{Count} datagrams of a batch were refused by the OS; counted as lost")]
+        public static partial void BatchSendFailed(ILogger logger, int count);
 
         [LoggerMessage(EventId = 102, Level = LogLevel.Trace, Message = "Ignored receive error {Error}")]
         public static partial void ReceiveErrorIgnored(ILogger logger, SocketError error);

@@ -813,12 +813,21 @@ public sealed partial class WhisperNode
     private void AfterInput(bool isTimeout)
     {
         _drainUtc = null;
+        var batch = _batchSender;
         while (_engine.TryPollTransmit(_transmitBuffer, out var length, out var destination))
         {
-            if (!_transport.Send(_transmitBuffer.AsSpan(0, length), destination))
+            var datagram = _transmitBuffer.AsSpan(0, length);
+            if (!(batch is null ? _transport.Send(datagram, destination) : batch.QueueSend(datagram, destination)))
             {
                 Interlocked.Increment(ref _sendFailures);
             }
+        }
+
+        // All of them in one system call where the transport can (a broadcast is one datagram to each member): they leave
+        // before any receiver they wake can take this thread's processor, and the syscalls are shared.
+        if (batch?.FlushSends() is > 0 and var refused)
+        {
+            Interlocked.Add(ref _sendFailures, refused);
         }
 
         while (_engine.TryPollOutput(out var engineEvent, out var delivery))

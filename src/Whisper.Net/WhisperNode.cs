@@ -34,6 +34,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
 
     private readonly WhisperNodeOptions _options;
     private readonly IDatagramTransport _transport;
+    private readonly IDatagramBatchSender? _batchSender; // the transport, when it sends batches
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private WhisperEngine _engine;
@@ -88,6 +89,7 @@ public sealed partial class WhisperNode : IAsyncDisposable
     {
         _options = options;
         _transport = transport;
+        _batchSender = transport is IDatagramBatchSender { SupportsBatchSend: true } batching ? batching : null;
         _time = time;
         _logger = loggers.CreateLogger<WhisperNode>();
         _engine = CreateEngine(options.Id ?? new MemberId(RandomNonZero()), options.Seed ?? RandomNonZero());

@@ -126,6 +126,40 @@ public sealed class BlockingReceiveTests
         Assert.Equal("after"u8.ToArray(), buffer[..second.Length]);
     }
 
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task QueuedSendsLeaveInOrderByTheFlushWhateverTheirLengthAndNumber(bool nativeWait)
+    {
+        await using var a = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        await using var b = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        await using var c = UdpDatagramTransport.Bind(Loopback, null, nativeWait);
+        const int Count = 70; // more than two batches: full batches leave on their own, in order
+        var expected = new List<(UdpDatagramTransport To, byte[] Body)>();
+        for (var i = 0; i < Count; i++)
+        {
+            var body = i == 33 ? new byte[3000] : System.Text.Encoding.ASCII.GetBytes($"m{i}"); // one longer than a batch slot
+            body[0] = (byte)'m';
+            var to = i % 3 == 0 ? c : b;
+            Assert.True(a.QueueSend(body, to.LocalEndpoint));
+            expected.Add((to, body));
+        }
+
+        Assert.Equal(0, a.FlushSends());
+        Assert.Equal(nativeWait && OperatingSystem.IsLinux(), a.SupportsBatchSend);
+        var buffer = new byte[64 * 1024];
+        foreach (var receiver in new[] { b, c })
+        {
+            foreach (var (_, body) in expected.Where(e => e.To == receiver))
+            {
+                Assert.True(receiver.TryReceive(buffer, TimeSpan.FromSeconds(5), out var received), "a queued datagram did not come");
+                Assert.Equal(body, buffer[..received.Length]);
+                Assert.Equal(a.LocalEndpoint, received.From);
+            }
+        }
+
+        Assert.Equal(0, a.SendFailures);
+    }
+
     [Fact]
     public async Task ADroppedDatagramDoesNotRestartTheWaitOfAFaultInjectingTransport()
     {
