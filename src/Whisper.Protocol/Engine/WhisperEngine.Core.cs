@@ -602,7 +602,7 @@ public sealed partial class WhisperEngine
         ScheduleGapRepair(now);
         if (ackSeen)
         {
-            UpdateStability();
+            UpdateStability(movedOnly: true);
         }
 
         MaybeFinishJoin(now);
@@ -1735,6 +1735,10 @@ public sealed partial class WhisperEngine
             }
 
             peer.Received[e.Member] = e.Value;
+            if (_origins.TryGetValue(e.Member, out var moved))
+            {
+                moved.AckMoved = true;
+            }
             if (e.Member == Self.Id)
             {
                 RecordDelivered(peer, e.Value - Math.Min(e.Value, Math.Max(old, peer.MyBase)));
@@ -2093,7 +2097,12 @@ public sealed partial class WhisperEngine
     }
 
     /// <summary>Releases chunks that every member in view has acknowledged (and that we delivered).</summary>
-    private void UpdateStability()
+    /// <summary>
+    /// Releases the chunks every member in view has received (and we delivered). <paramref name="movedOnly"/>: only
+    /// the streams an ack or our own delivery moved since the last time (a datagram's update; a member's received
+    /// counts change nowhere else, and everything else, timers included, works out all of them).
+    /// </summary>
+    private void UpdateStability(bool movedOnly = false)
     {
         var stored = 0;
         foreach (var o in _originOrder)
@@ -2103,7 +2112,16 @@ public sealed partial class WhisperEngine
                 continue;
             }
 
-            var stable = Math.Min(o.Delivered, o.Contig);
+            var own = Math.Min(o.Delivered, o.Contig);
+            if (movedOnly && !o.AckMoved && own == o.StabilityOwnSeen)
+            {
+                stored += o.Chunks.Count;
+                continue;
+            }
+
+            o.AckMoved = false;
+            o.StabilityOwnSeen = own;
+            var stable = own;
             foreach (var p in _peerOrder)
             {
                 if (p.InView && p.Id != o.Id)

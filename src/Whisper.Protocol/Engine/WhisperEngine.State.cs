@@ -121,6 +121,16 @@ public sealed partial class WhisperEngine
         /// <summary>Chunks at or below this are acknowledged by every member in view and released.</summary>
         public ulong Stable { get; set; }
 
+        /// <summary>
+        /// An ack raised some member's received count of this stream since <see cref="Stable"/> was last worked out
+        /// (so it may rise); with <see cref="StabilityOwnSeen"/>, lets a datagram's stability update skip the streams
+        /// nothing moved in.
+        /// </summary>
+        public bool AckMoved { get; set; }
+
+        /// <summary>min(Delivered, Contig) when <see cref="Stable"/> was last worked out.</summary>
+        public ulong StabilityOwnSeen { get; set; }
+
         /// <summary>Received (or, for our own stream, sent) chunks above <see cref="Stable"/>. Pooled: this dictionary owns them, and a chunk goes back to the engine's pool exactly when it leaves it (stability or retirement).</summary>
         public SeqMap<ChunkFrame> Chunks { get; } = new();
         public TimeSpan NackAt { get; set; } = TimeSpan.MaxValue;
