@@ -636,6 +636,14 @@ public sealed partial class WhisperEngine
         MaybeFinishJoin(now);
         MaybeLeaveQuarantine(now);
 
+        // A ping round: when one member's ping is due, those due within half an interval go too, so a node's pings fall
+        // into step and leave together (one wake-up and one batched send per interval instead of one per member).
+        var pingRound = false;
+        foreach (var p in _peerOrder)
+        {
+            pingRound |= p.InView && now >= p.NextPingAt;
+        }
+
         foreach (var p in _peerOrder)
         {
             if (p.AckPending && now >= p.AckAt)
@@ -660,7 +668,7 @@ public sealed partial class WhisperEngine
                 SetStatus(p, MemberStatus.Suspect);
             }
 
-            if (now >= p.NextPingAt)
+            if (pingRound && now + (_options.HeartbeatInterval / 2) >= p.NextPingAt)
             {
                 p.Outbox.Enqueue(new PingFrame((ulong)now.Ticks));
                 p.AckNow = true; // the periodic ack doubles as an anti-entropy digest

@@ -128,9 +128,13 @@ public sealed class ChunkRunCacheTests
 
             net.Flush();
 
-            // And a private message to e opens her next datagram to e: the broadcast chunks to e fall behind, so the
-            // datagram to the member served after e begins inside e's run.
-            Assert.True(alice.SendPrivate("e", Encoding.UTF8.GetBytes($"just for e, round {round}: " + new string('p', 300)), net.Now).IsAccepted);
+            // And private messages to c and e open her next datagrams to them: their broadcast chunks fall behind, so the
+            // datagram to the member served after one of them begins inside that one's run (wherever the round-robin over
+            // b, c, d, e starts, c or e has a successor in it).
+            foreach (var to in new[] { "c", "e" })
+            {
+                Assert.True(alice.SendPrivate(to, Encoding.UTF8.GetBytes($"just for {to}, round {round}: " + new string('p', 300)), net.Now).IsAccepted);
+            }
             for (var k = 0; k < 40; k++)
             {
                 var text = $"round {round} message {k} " + new string((char)('a' + k % 26), 60 + k);
