@@ -13,8 +13,9 @@ namespace Whisper.Net;
 /// <see cref="Wake"/> writes. The kernel then wakes the waiting thread itself when a datagram arrives. .NET's own
 /// synchronous receive keeps the descriptor non-blocking and waits on an event that its epoll thread sets, so every
 /// datagram that finds the receiver waiting costs two thread wake-ups instead of one, and a wake-up needs a datagram.
-/// A datagram that wakes the receiver costs two system calls (poll, recvmmsg), a busy socket one per batch.
-/// <para>Used by one receiving thread at a time; <see cref="Wake"/> from any thread. Both hold a reference on the handles
+/// A datagram that wakes the receiver costs two system calls (poll, recvmmsg), a busy socket one per batch. On the
+/// sending side, <see cref="Queue"/> and <see cref="Flush"/> send a batch of datagrams with one <c>sendmmsg</c>.
+/// <para>Receives by one thread at a time, sends by one thread at a time; <see cref="Wake"/> from any thread. All hold a reference on the handles
 /// they use, so a concurrent dispose never lets them touch a descriptor number that was closed (and maybe reused). The
 /// batch buffers are pinned managed arrays, so they live as long as this object, whoever disposes it.</para>
 /// </summary>
