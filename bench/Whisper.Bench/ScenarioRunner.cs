@@ -171,10 +171,10 @@ public static class ScenarioRunner
         Volatile.Write(ref pendingKey, -1);
         self.Refresh();
         var latencyCpu = self.TotalProcessorTime - latencyCpu0;
+        var n0 = samples.Count + incomplete;
         if (mesh is WhisperMesh lm1)
         {
             var lc1 = await lm1.CountersAsync(ct).ConfigureAwait(false);
-            var n0 = samples.Count + incomplete;
             r.Add(new(scenario, "lat_retransmits_per_broadcast", n0 == 0 ? 0 : (lc1.Retransmitted - lc0.Retransmitted) / (double)n0, "chunks"));
             r.Add(new(scenario, "lat_redundant_dgrams_per_broadcast", n0 == 0 ? 0 : (lc1.Redundant - lc0.Redundant) / (double)n0, "datagrams"));
             r.Add(new(scenario, "lat_datagrams_per_broadcast", n0 == 0 ? 0 : (lc1.Datagrams - lc0.Datagrams) / (double)n0, "datagrams"));
@@ -190,9 +190,9 @@ public static class ScenarioRunner
         if (mesh is not ProcessWhisperMesh)
         {
             // CPU time of the whole process per broadcast of the latency phase (all of its nodes, the harness included):
-            // on a 2-core machine the 9 receivers share two cores, so this is what the latency is made of, and unlike it
-            // it hardly moves with the machine's state.
-            r.Add(new(scenario, "lat_cpu_us_per_broadcast", samples.Count + incomplete == 0 ? 0 : latencyCpu.TotalMicroseconds / (samples.Count + incomplete), "us"));
+            // on a 2-core machine the 9 receivers share two cores, so this is what the latency is made of, and it moves
+            // less with the machine's state than the latency does.
+            r.Add(new(scenario, "lat_cpu_us_per_broadcast", n0 == 0 ? 0 : latencyCpu.TotalMicroseconds / n0, "us"));
         }
         r.Add(new(scenario, "lat_incomplete", incomplete, "count"));
         await Task.Delay(200, ct).ConfigureAwait(false);

@@ -221,23 +221,20 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
 
     public IPEndPoint LocalEndpoint => inner.LocalEndpoint;
 
-    public bool Send(ReadOnlySpan<byte> datagram, IPEndPoint destination)
-    {
-        Interlocked.Increment(ref _datagrams);
-        Interlocked.Add(ref _bytes, datagram.Length);
-        return inner.Send(datagram, destination);
-    }
+    public bool Send(ReadOnlySpan<byte> datagram, IPEndPoint destination) => inner.Send(Counted(datagram), destination);
 
     public bool SupportsBatchSend => inner is IDatagramBatchSender { SupportsBatchSend: true };
 
-    public bool QueueSend(ReadOnlySpan<byte> datagram, IPEndPoint destination)
+    public bool QueueSend(ReadOnlySpan<byte> datagram, IPEndPoint destination) => ((IDatagramBatchSender)inner).QueueSend(Counted(datagram), destination);
+
+    public int FlushSends() => ((IDatagramBatchSender)inner).FlushSends();
+
+    private ReadOnlySpan<byte> Counted(ReadOnlySpan<byte> datagram)
     {
         Interlocked.Increment(ref _datagrams);
         Interlocked.Add(ref _bytes, datagram.Length);
-        return ((IDatagramBatchSender)inner).QueueSend(datagram, destination);
+        return datagram;
     }
-
-    public int FlushSends() => ((IDatagramBatchSender)inner).FlushSends();
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no boxed state machine per datagram
     public async ValueTask<ReceivedDatagram> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)

@@ -43,14 +43,8 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
 
     private readonly SafeHandle _socket;
     private readonly SafeFileHandle _event;
-    private readonly byte[] _data = GC.AllocateArray<byte>(BatchSize * SlotBytes, pinned: true);
-    private readonly byte[] _names = GC.AllocateArray<byte>(BatchSize * NameBytes, pinned: true);
-    private readonly IoVec[] _iov = GC.AllocateArray<IoVec>(BatchSize, pinned: true);
-    private readonly MMsgHdr[] _headers = GC.AllocateArray<MMsgHdr>(BatchSize, pinned: true);
-    private readonly byte[] _sendData = GC.AllocateArray<byte>(BatchSize * SlotBytes, pinned: true);
-    private readonly byte[] _sendNames = GC.AllocateArray<byte>(BatchSize * NameBytes, pinned: true);
-    private readonly IoVec[] _sendIov = GC.AllocateArray<IoVec>(BatchSize, pinned: true);
-    private readonly MMsgHdr[] _sendHeaders = GC.AllocateArray<MMsgHdr>(BatchSize, pinned: true);
+    private readonly Batch _in = new(); // what recvmmsg took
+    private readonly Batch _out = new(); // what Queue holds for sendmmsg
     private int _queued; // datagrams waiting for Flush
     private int _count; // datagrams in the batch
     private int _next; // the next one to hand out
@@ -60,32 +54,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     {
         _socket = socket;
         _event = wakeEvent;
-        var data = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_data));
-        var names = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_names));
-        var iov = (IoVec*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_iov));
-        for (var i = 0; i < BatchSize; i++)
-        {
-            iov[i] = new IoVec { Base = data + (i * SlotBytes), Length = SlotBytes };
-            _headers[i].Header.Name = names + (i * NameBytes);
-            _headers[i].Header.Iov = iov + i;
-            _headers[i].Header.IovLength = 1;
-            _headers[i].Header.NameLength = NameBytes;
-        }
-
-        var sendData = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sendData));
-        var sendNames = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sendNames));
-        var sendIov = (IoVec*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sendIov));
-        for (var i = 0; i < BatchSize; i++)
-        {
-            sendIov[i] = new IoVec { Base = sendData + (i * SlotBytes) };
-            _sendHeaders[i].Header.Name = sendNames + (i * NameBytes);
-            _sendHeaders[i].Header.Iov = sendIov + i;
-            _sendHeaders[i].Header.IovLength = 1;
-        }
     }
-
-    /// <summary>Datagrams <see cref="Queue"/> holds for the next <see cref="Flush"/>.</summary>
-    public int Queued => _queued;
 
     /// <summary>
     /// Copies a datagram of at most <see cref="SlotBytes"/> bytes and its destination (a native sockaddr) for the next
@@ -100,10 +69,10 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
         }
 
         var i = _queued++;
-        datagram.CopyTo(_sendData.AsSpan(i * SlotBytes, SlotBytes));
-        to.Buffer.Span[..to.Size].CopyTo(_sendNames.AsSpan(i * NameBytes, NameBytes));
-        _sendIov[i].Length = (nuint)datagram.Length;
-        _sendHeaders[i].Header.NameLength = (uint)to.Size;
+        datagram.CopyTo(_out.Data.AsSpan(i * SlotBytes, SlotBytes));
+        to.Buffer.Span[..to.Size].CopyTo(_out.Names.AsSpan(i * NameBytes, NameBytes));
+        _out.Iov[i].Length = (nuint)datagram.Length;
+        _out.Headers[i].Header.NameLength = (uint)to.Size;
         return true;
     }
 
@@ -125,14 +94,13 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
         {
             _socket.DangerousAddRef(ref socketRef);
             var fd = (int)_socket.DangerousGetHandle();
-            var headers = (MMsgHdr*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sendHeaders));
             var failed = 0;
             var at = 0;
             // Each pass sends at least one datagram or skips the one the kernel refused: at most `queued` passes, plus
             // interrupted calls (bounded too).
             for (var pass = 0; at < queued && pass < 4 * BatchSize; pass++)
             {
-                var sent = sendmmsg(fd, headers + at, (uint)(queued - at), 0);
+                var sent = sendmmsg(fd, _out.First + at, (uint)(queued - at), 0);
                 if (sent > 0)
                 {
                     at += sent;
@@ -246,7 +214,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                     }
                 }
 
-                var taken = recvmmsg(fd, (MMsgHdr*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_headers)), BatchSize, MSG_DONTWAIT | MSG_TRUNC, null);
+                var taken = recvmmsg(fd, _in.First, BatchSize, MSG_DONTWAIT | MSG_TRUNC, null);
                 if (taken > 0)
                 {
                     _count = taken;
@@ -295,11 +263,11 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     private int Take(Span<byte> buffer, SocketAddress from)
     {
         var i = _next++;
-        ref var header = ref _headers[i];
+        ref var header = ref _in.Headers[i];
         var length = (int)header.Length;
-        _data.AsSpan(i * SlotBytes, Math.Min(Math.Min(length, SlotBytes), buffer.Length)).CopyTo(buffer);
+        _in.Data.AsSpan(i * SlotBytes, Math.Min(Math.Min(length, SlotBytes), buffer.Length)).CopyTo(buffer);
         var nameLength = (int)Math.Min(header.Header.NameLength, (uint)Math.Min(NameBytes, from.Buffer.Length));
-        _names.AsSpan(i * NameBytes, nameLength).CopyTo(from.Buffer.Span);
+        _in.Names.AsSpan(i * NameBytes, nameLength).CopyTo(from.Buffer.Span);
         from.Size = nameLength;
         header.Header.NameLength = NameBytes; // ready for the next recvmmsg (the kernel overwrites it with the real size)
         header.Header.Flags = 0;
@@ -330,6 +298,33 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     }
 
     public void Dispose() => _event.Dispose();
+
+    /// <summary>
+    /// <see cref="BatchSize"/> slots of <see cref="SlotBytes"/> with room for their addresses, laid out as the array of
+    /// <c>struct mmsghdr</c> that <c>recvmmsg</c> fills and <c>sendmmsg</c> reads (each slot starts full length, with the
+    /// whole address room). Pinned managed arrays, so the pointers into them hold as long as this object lives.
+    /// </summary>
+    private sealed class Batch
+    {
+        public readonly byte[] Data = GC.AllocateArray<byte>(BatchSize * SlotBytes, pinned: true);
+        public readonly byte[] Names = GC.AllocateArray<byte>(BatchSize * NameBytes, pinned: true);
+        public readonly IoVec[] Iov = GC.AllocateArray<IoVec>(BatchSize, pinned: true);
+        public readonly MMsgHdr[] Headers = GC.AllocateArray<MMsgHdr>(BatchSize, pinned: true);
+        public readonly MMsgHdr* First;
+
+        public Batch()
+        {
+            var data = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Data));
+            var names = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Names));
+            var iov = (IoVec*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Iov));
+            First = (MMsgHdr*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Headers));
+            for (var i = 0; i < BatchSize; i++)
+            {
+                iov[i] = new IoVec { Base = data + (i * SlotBytes), Length = SlotBytes };
+                Headers[i].Header = new MsgHdr { Name = names + (i * NameBytes), NameLength = NameBytes, Iov = iov + i, IovLength = 1 };
+            }
+        }
+    }
 
     [StructLayout(LayoutKind.Sequential)]
     private struct IoVec

@@ -127,16 +127,8 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
             return true;
         }
 
-        if (native.Queued > 0)
-        {
-            FlushSends(); // full: the queued ones first, so the order holds
-            if (native.Queue(datagram, address))
-            {
-                return true;
-            }
-        }
-
-        return SendNow(datagram, destination, address); // longer than a batch slot
+        FlushSends(); // the batch is full or the datagram too long for it: what is queued leaves first, so the order holds
+        return native.Queue(datagram, address) || SendNow(datagram, destination, address);
     }
 
     public int FlushSends()
@@ -147,16 +139,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
             return 0;
         }
 
-        int failed;
-        try
-        {
-            failed = native.Flush();
-        }
-        catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0)
-        {
-            throw new ObjectDisposedException(nameof(UdpDatagramTransport)); // closed under us: as Send reports it
-        }
-
+        var failed = native.Flush();
         if (failed > 0)
         {
             Interlocked.Add(ref _sendFailures, failed);
