@@ -38,6 +38,8 @@ public sealed partial class WhisperEngine
     private readonly Queue<MemberId> _retiredOrder = new();
     private readonly Dictionary<MemberId, OriginStream> _origins = [];
     private readonly List<OriginStream> _originOrder = [];
+    /// <summary>Slots of retired streams, reused by new ones (<see cref="OriginStream.Slot"/>).</summary>
+    private readonly Stack<int> _freeSlots = new();
 
     /// <summary>
     /// <see cref="_originOrder"/> sorted by id, rebuilt whenever an origin comes or goes (<see cref="OriginsChanged"/>): the
@@ -99,11 +101,9 @@ public sealed partial class WhisperEngine
 
     private void InitializeState()
     {
-        _self = new OriginStream(Self.Id, Self.Name) { BaseKnown = true };
         _sendLog = new SendLog(_options.SendWindowChunks + 128); // a message may go past the window when nothing is in flight
-        _origins.Add(Self.Id, _self);
-        _originOrder.Add(_self);
-        OriginsChanged();
+        _self = AddOrigin(Self.Id, Self.Name);
+        _self.BaseKnown = true;
     }
 
     private ulong MySeq => _self.Delivered;
@@ -904,7 +904,7 @@ public sealed partial class WhisperEngine
             return false;
         }
 
-        var unacked = MySeq - Math.Min(MySeq, Math.Max(p.ReceivedOf(Self.Id), p.MyBase));
+        var unacked = MySeq - Math.Min(MySeq, Math.Max(p.ReceivedOf(_self), p.MyBase));
         return unacked <= (ulong)_options.RedundantSendMaxUnacked
             && p.PrivSent - p.PrivAcked <= (ulong)_options.RedundantSendMaxUnacked;
     }
@@ -1284,10 +1284,7 @@ public sealed partial class WhisperEngine
         _reservations.Remove(id);
         if (!_origins.ContainsKey(id))
         {
-            var origin = new OriginStream(id, name);
-            _origins.Add(id, origin);
-            _originOrder.Add(origin);
-            OriginsChanged();
+            AddOrigin(id, name);
         }
 
         // Our stream for them starts after MyBase: nothing earlier is owed, so acks start there too.
@@ -1641,7 +1638,7 @@ public sealed partial class WhisperEngine
             done = true;
             foreach (var p in _peerOrder)
             {
-                if (p.InView && ((p.ReceivedOf(Self.Id) < _leaveFinal && _leaveFinal > p.MyBase) || p.PrivUnacked.Count > 0))
+                if (p.InView && ((p.ReceivedOf(_self) < _leaveFinal && _leaveFinal > p.MyBase) || p.PrivUnacked.Count > 0))
                 {
                     done = false;
                     break;
@@ -1734,20 +1731,24 @@ public sealed partial class WhisperEngine
 
     private void OnAck(Peer peer, AckFrame ack, TimeSpan now)
     {
-        foreach (var e in ack.Received.EntrySpan)
+        var k = 0;
+        foreach (var e in ack.Received.EntrySpan) // ids ascending (the codec checks), so a merge walk finds the streams
         {
-            var old = peer.ReceivedOf(e.Member);
+            var o = NextOrigin(ref k, e.Member);
+            var old = o is not null ? peer.ReceivedOf(o) : peer.Received.GetValueOrDefault(e.Member);
             if (e.Value <= old)
             {
                 continue;
             }
 
             peer.Received[e.Member] = e.Value;
-            if (_origins.TryGetValue(e.Member, out var moved))
+            if (o is not null)
             {
-                moved.AckMoved = true;
+                peer.MirrorReceived(o.Slot, e.Value);
+                o.AckMoved = true;
             }
-            if (e.Member == Self.Id)
+
+            if (o == _self)
             {
                 RecordDelivered(peer, e.Value - Math.Min(e.Value, Math.Max(old, peer.MyBase)));
                 // Karn's rule: only an ack that no resend could have caused gives a round-trip sample: the newest chunk it
@@ -1762,7 +1763,7 @@ public sealed partial class WhisperEngine
                 peer.Backoff = 0;
                 peer.RetxAt = e.Value >= MySeq ? TimeSpan.MaxValue : RetransmitDue(peer, e.Value + 1, now);
             }
-            else if (_origins.TryGetValue(e.Member, out var o) && o.BaseKnown && e.Value > o.Highest)
+            else if (o is not null && o.BaseKnown && e.Value > o.Highest)
             {
                 o.Highest = e.Value;
                 o.HolderHint = peer.Id;
@@ -1846,7 +1847,7 @@ public sealed partial class WhisperEngine
 
     private void RetransmitBroadcast(Peer p, TimeSpan now)
     {
-        var from = Math.Max(p.ReceivedOf(Self.Id), p.MyBase) + 1;
+        var from = Math.Max(p.ReceivedOf(_self), p.MyBase) + 1;
         if (from > MySeq)
         {
             p.RetxAt = TimeSpan.MaxValue;
@@ -2050,13 +2051,13 @@ public sealed partial class WhisperEngine
         }
 
         Peer? holder = null;
-        if (_peers.TryGetValue(o.HolderHint, out var hinted) && hinted.InView && hinted.ReceivedOf(o.Id) > o.Contig)
+        if (_peers.TryGetValue(o.HolderHint, out var hinted) && hinted.InView && hinted.ReceivedOf(o) > o.Contig)
         {
             holder = hinted;
         }
         else
         {
-            var candidates = _peerOrder.FindAll(p => p.InView && p != origin && p.ReceivedOf(o.Id) > o.Contig);
+            var candidates = _peerOrder.FindAll(p => p.InView && p != origin && p.ReceivedOf(o) > o.Contig);
             if (candidates.Count > 0)
             {
                 holder = candidates[_rng.NextInt(candidates.Count)];
@@ -2132,9 +2133,14 @@ public sealed partial class WhisperEngine
             var stable = own;
             foreach (var p in _peerOrder)
             {
+                if (stable <= o.Stable)
+                {
+                    break; // nothing to release: a member at the stable point holds it there until its ack moves
+                }
+
                 if (p.InView && p.Id != o.Id)
                 {
-                    stable = Math.Min(stable, p.ReceivedOf(o.Id));
+                    stable = Math.Min(stable, p.ReceivedOf(o));
                 }
             }
 
@@ -2174,7 +2180,7 @@ public sealed partial class WhisperEngine
             {
                 foreach (var p in _peerOrder)
                 {
-                    if (p.InView && p.ReceivedOf(o.Id) < o.Delivered && p.LearnedAt <= departedAt && p.Name != o.Name)
+                    if (p.InView && p.ReceivedOf(o) < o.Delivered && p.LearnedAt <= departedAt && p.Name != o.Name)
                     {
                         complete = false;
                         break;
@@ -2203,6 +2209,7 @@ public sealed partial class WhisperEngine
             o.Chunks.Clear();
             _origins.Remove(o.Id);
             _originOrder.RemoveAt(i);
+            _freeSlots.Push(o.Slot);
             OriginsChanged();
             if (_peers.TryGetValue(o.Id, out var peer) && !peer.InView)
             {
@@ -2249,6 +2256,24 @@ public sealed partial class WhisperEngine
         return k < sorted.Length && sorted[k].Id == id ? sorted[k] : null;
     }
 
+    /// <summary>
+    /// A new broadcast stream: takes the lowest free slot in the members' received-count mirrors and fills that slot
+    /// from what each member already reported of <paramref name="id"/> (an ack may name a stream before we know it).
+    /// </summary>
+    private OriginStream AddOrigin(MemberId id, string name)
+    {
+        var o = new OriginStream(id, name) { Slot = _freeSlots.Count > 0 ? _freeSlots.Pop() : _origins.Count };
+        foreach (var p in _peerOrder)
+        {
+            p.MirrorReceived(o.Slot, p.Received.TryGetValue(id, out var v) ? v : 0);
+        }
+
+        _origins.Add(id, o);
+        _originOrder.Add(o);
+        OriginsChanged();
+        return o;
+    }
+
     /// <summary>After an origin came or went, or the retired set changed: rebuilds <see cref="_originsById"/> and the streams' <see cref="OriginStream.Retired"/>.</summary>
     private void OriginsChanged()
     {
@@ -2291,10 +2316,7 @@ public sealed partial class WhisperEngine
 
         if (!_origins.TryGetValue(id, out var o))
         {
-            o = new OriginStream(id, "?");
-            _origins.Add(id, o);
-            _originOrder.Add(o);
-            OriginsChanged();
+            o = AddOrigin(id, "?");
         }
 
         o.DepartedAt ??= now;
@@ -2412,6 +2434,11 @@ public sealed partial class WhisperEngine
     private bool TryDeliverBroadcast(OriginStream o)
     {
         o.Blocked = false;
+        if (o.Delivered >= o.Contig)
+        {
+            return false; // nothing received past what was delivered (the common case, checked before the lookup)
+        }
+
         var first = o.Delivered + 1;
         switch (FindMessage(o.Chunks, first, o.Contig, out var head, out var last, out var total))
         {
@@ -2439,6 +2466,11 @@ public sealed partial class WhisperEngine
 
     private bool TryDeliverPrivate(Peer p)
     {
+        if (p.PrivDelivered >= p.PrivContig)
+        {
+            return false;
+        }
+
         var first = p.PrivDelivered + 1;
         switch (FindMessage(p.PrivIn, first, p.PrivContig, out var head, out var last, out var total))
         {

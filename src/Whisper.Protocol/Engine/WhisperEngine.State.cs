@@ -29,7 +29,10 @@ public sealed partial class WhisperEngine
         public TimeSpan NextPingAt { get; set; }
 
         // What they reported receiving (contiguous) per broadcast origin; drives retransmission, relay and stability.
+        // The dictionary holds every origin they named; the slot array mirrors it for the streams we have, so the
+        // per-datagram stability update reads an array instead of a dictionary per member and stream.
         public Dictionary<MemberId, ulong> Received { get; } = [];
+        private ulong[] _receivedBySlot = new ulong[16];
 
         // Retransmission of my broadcast stream to them.
         public TimeSpan RetxAt { get; set; } = TimeSpan.MaxValue;
@@ -63,7 +66,28 @@ public sealed partial class WhisperEngine
         // Leaving: resend our LeaveFrame until they acknowledged our final sequence.
         public bool LeaveNeeded { get; set; }
 
-        public ulong ReceivedOf(MemberId origin) => Received.TryGetValue(origin, out var v) ? v : 0;
+        /// <summary>What they reported receiving of <paramref name="origin"/>'s stream (the mirror of <see cref="Received"/>).</summary>
+        public ulong ReceivedOf(OriginStream origin)
+        {
+            var slots = _receivedBySlot;
+            return (uint)origin.Slot < (uint)slots.Length ? slots[origin.Slot] : 0;
+        }
+
+        /// <summary>Keeps the mirror equal to <see cref="Received"/> for the stream in <paramref name="slot"/>.</summary>
+        public void MirrorReceived(int slot, ulong value)
+        {
+            if (slot >= _receivedBySlot.Length)
+            {
+                if (value == 0)
+                {
+                    return; // a slot past the array reads as 0 already
+                }
+
+                Array.Resize(ref _receivedBySlot, Math.Max(slot + 1, _receivedBySlot.Length * 2));
+            }
+
+            _receivedBySlot[slot] = value;
+        }
     }
 
     /// <summary>
@@ -97,6 +121,9 @@ public sealed partial class WhisperEngine
     private sealed class OriginStream(MemberId id, string name)
     {
         public MemberId Id { get; } = id;
+
+        /// <summary>This stream's index in the members' received-count mirrors (<see cref="Peer.ReceivedOf"/>), unique among the engine's streams.</summary>
+        public int Slot { get; init; }
         public string Name { get; set; } = name;
 
         /// <summary>True once we know <see cref="Base"/>: chunks at or below it are not for us.</summary>
