@@ -25,7 +25,7 @@ public sealed record DiscoveryOptions
 
     /// <summary>
     /// After the server starts it answers no join request for this long, so the members of a group that
-    /// outlived an earlier server instance can re-teach it the group with their leases (sent every second)
+    /// outlived an earlier server instance can re-teach it the group with their leases (sent every 500 ms)
     /// before it hands out slots or names. Newcomers retry meanwhile. Zero for a registry known to be empty.
     /// </summary>
     public TimeSpan RelearnWindow { get; init; } = TimeSpan.FromMilliseconds(2500);

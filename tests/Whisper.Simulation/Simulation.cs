@@ -470,6 +470,14 @@ public sealed partial class Simulation
         }
 
         var violations = new List<Violation>(_violations);
+        foreach (var node in _nodes)
+        {
+            if (History.IsLive(node.Index) && node.Engine is WhisperEngineAdapter { Engine: var engine } && engine.ReceivedMirrorDisagreement() is { } disagreement)
+            {
+                violations.Add(new Violation(Invariants.EngineError, $"{node.Name}: {disagreement}", _now, node.Index));
+            }
+        }
+
         var settled = !_aborted && _settledAt is not null;
         var found = settled
             ? Checkers.CheckAll(History, _options.IncludePrivatePredecessors)

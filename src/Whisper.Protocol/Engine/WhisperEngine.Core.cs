@@ -2287,6 +2287,27 @@ public sealed partial class WhisperEngine
         _originsById = sorted;
     }
 
+    /// <summary>
+    /// For tests: a description of the first member whose slot mirror (<see cref="Peer.ReceivedOf"/>) differs from its
+    /// received counts for one of our streams, or null when they all agree (slots are reused as streams come and go).
+    /// </summary>
+    internal string? ReceivedMirrorDisagreement()
+    {
+        foreach (var p in _peerOrder)
+        {
+            foreach (var o in _originOrder)
+            {
+                var counted = p.Received.GetValueOrDefault(o.Id);
+                if (p.ReceivedOf(o) != counted)
+                {
+                    return $"{p.Name} has {p.ReceivedOf(o)} of {o.Name} ({o.Id}, slot {o.Slot}) mirrored, {counted} counted";
+                }
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>What this engine holds, for tests that prove memory stays bounded under churn.</summary>
     internal EngineFootprint Footprint => new(
         _peers.Count, _origins.Count, _retired.Count, _tombstones.Count, _downed.Count, _downProbes.Count,

@@ -92,6 +92,8 @@ public sealed class ChurnTests
             guest.Crashed = true; // SIGKILL: no leave
             net.RunFor(TimeSpan.FromSeconds(3));
             var f = net["alice"].Engine.Footprint;
+            Assert.Null(net["alice"].Engine.ReceivedMirrorDisagreement()); // the retired guests' slots are reused
+            Assert.Null(net["bob"].Engine.ReceivedMirrorDisagreement());
             sizes.Add(f.Peers + f.Origins + f.DownProbes + f.Notices + f.Reservations + f.BufferedChunks);
         }
 
