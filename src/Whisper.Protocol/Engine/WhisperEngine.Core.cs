@@ -2105,7 +2105,6 @@ public sealed partial class WhisperEngine
         return ranges;
     }
 
-    /// <summary>Releases chunks that every member in view has acknowledged (and that we delivered).</summary>
     /// <summary>
     /// Releases the chunks every member in view has received (and we delivered). <paramref name="movedOnly"/>: only
     /// the streams an ack or our own delivery moved since the last time (a datagram's update; a member's received
@@ -2265,7 +2264,7 @@ public sealed partial class WhisperEngine
         var o = new OriginStream(id, name) { Slot = _freeSlots.Count > 0 ? _freeSlots.Pop() : _origins.Count };
         foreach (var p in _peerOrder)
         {
-            p.MirrorReceived(o.Slot, p.Received.TryGetValue(id, out var v) ? v : 0);
+            p.MirrorReceived(o.Slot, p.Received.GetValueOrDefault(id));
         }
 
         _origins.Add(id, o);
