@@ -670,17 +670,8 @@ public sealed partial class WhisperEngine
 
             if (pingRound && now + (_options.HeartbeatInterval / 2) >= p.NextPingAt)
             {
-                // An ack sent to them within the interval was this interval's heartbeat and digest already (traffic
-                // carries them); a member that is suspect, or not introduced yet, is pinged regardless, and so is
-                // everyone while joining or quarantined (WhisperEngine.Quarantine.cs counts fresh pongs).
-                var heartbeatSent = State == EngineState.Joined && !Quarantined && p.HeardIntro && p.Status == MemberStatus.Up
-                    && now - p.LastAckSentAt < _options.HeartbeatInterval;
-                if (!heartbeatSent)
-                {
-                    p.Outbox.Enqueue(new PingFrame((ulong)now.Ticks));
-                    p.AckNow = true; // the periodic ack doubles as an anti-entropy digest
-                }
-
+                p.Outbox.Enqueue(new PingFrame((ulong)now.Ticks));
+                p.AckNow = true; // the periodic ack doubles as an anti-entropy digest
                 p.NextPingAt = now + _options.HeartbeatInterval;
             }
 
@@ -821,7 +812,6 @@ public sealed partial class WhisperEngine
                     p.AckPending = p.AckNow = false;
                     p.AckAt = TimeSpan.MaxValue;
                     p.UnackedDatagrams = 0;
-                    p.LastAckSentAt = _now;
                     Stats.AcksSent++;
                 }
             }

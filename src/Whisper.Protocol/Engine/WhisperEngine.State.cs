@@ -28,9 +28,6 @@ public sealed partial class WhisperEngine
         public TimeSpan LastHeard { get; set; }
         public TimeSpan NextPingAt { get; set; }
 
-        /// <summary>When an ack (our digest of what we received, and proof of life) last went to them; long ago at first.</summary>
-        public TimeSpan LastAckSentAt { get; set; } = TimeSpan.MinValue / 2;
-
         // What they reported receiving (contiguous) per broadcast origin; drives retransmission, relay and stability.
         // The dictionary holds every origin they named; the slot array mirrors it for the streams we have, so the
         // per-datagram stability update reads an array instead of a dictionary per member and stream.
