@@ -89,8 +89,8 @@ public sealed record EngineOptions
 
     /// <summary>
     /// Interval of lease renewals to the discovery server. A restarted server re-learns the group from leases for its
-    /// relearn window (2.5 s) before it hands out names: at 500 ms a member's leases all get lost in that window with
-    /// odds of about 10^-5 at 10% loss, at 1 s about 10^-2 (a lone member's name was then given to a newcomer).
+    /// relearn window (2.5 s) before it hands out names: at 500 ms four or five of a member's leases fall in that window
+    /// (all lost at 10% loss: about 10^-4), at 1 s two (about 10^-2; a lone member's name was then given to a newcomer).
     /// </summary>
     public TimeSpan LeaseInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
