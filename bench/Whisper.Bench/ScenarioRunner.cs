@@ -25,8 +25,99 @@ public sealed record BenchOptions
     /// <summary>Before the latency phase, the formed mesh sits idle this long (heartbeats only) to measure idle CPU (and memory per node process).</summary>
     public TimeSpan Idle { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Most latency samples per mesh and loss; the phase also ends after min(<see cref="Duration"/>, 3 s).</summary>
+    /// <summary>Most latency samples per mesh and loss (0 skips the latency phase); the phase also ends after min(<see cref="Duration"/>, 3 s).</summary>
     public int LatencySamples { get; init; } = 2000;
+
+    /// <summary>Meshes a run can measure (<see cref="Scenarios"/>).</summary>
+    public static IReadOnlyList<string> KnownScenarios { get; } = ["udp-raw", "litenetlib", "whisper", "idle"];
+
+    /// <summary>Most nodes per mesh: a Whisper group holds at most 10 members.</summary>
+    public const int MaxNodes = 10;
+
+    /// <summary>Largest message: one datagram of the raw-UDP baseline (65,507 bytes on IPv4), below Whisper's 64-KiB cap.</summary>
+    public const int MaxSize = 60_000;
+
+    /// <summary>Longest phase a run accepts (an hour), so a typo cannot start a run that never ends.</summary>
+    public static TimeSpan MaxPhase { get; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Why these options cannot run, in one sentence naming the option as the command line spells it, or null when
+    /// they can.
+    /// </summary>
+    public string? Problem()
+    {
+        if (Nodes is < 2 or > MaxNodes)
+        {
+            return $"--nodes must be a whole number from 2 to {MaxNodes} (a group holds at most {MaxNodes} members), not {Nodes}.";
+        }
+
+        if (Size is < Payload.HeaderBytes or > MaxSize)
+        {
+            return $"--size must be from {Payload.HeaderBytes} bytes (the sequence header every message carries) to {MaxSize}, not {Size}.";
+        }
+
+        if (Duration <= TimeSpan.Zero || Duration > MaxPhase)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"--duration must be more than 0 and at most {MaxPhase.TotalSeconds:0} seconds, not {Duration.TotalSeconds:0.###}.");
+        }
+
+        if (Idle < TimeSpan.Zero || Idle > MaxPhase)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"--idle must be from 0 (skip) to {MaxPhase.TotalSeconds:0} seconds, not {Idle.TotalSeconds:0.###}.");
+        }
+
+        if (LatencySamples < 0)
+        {
+            return $"--latency-samples must be 0 (skip the latency phase) or more, not {LatencySamples}.";
+        }
+
+        if (Losses.Count == 0)
+        {
+            return "--loss needs at least one probability, for example --loss 0,0.1.";
+        }
+
+        foreach (var p in Losses)
+        {
+            if (double.IsNaN(p) || p is < 0 or >= 1)
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"--loss probabilities must be from 0 up to (not including) 1, not {p}.");
+            }
+        }
+
+        if (Scenarios.Count == 0)
+        {
+            return $"--scenarios needs at least one of {string.Join(", ", KnownScenarios)}.";
+        }
+
+        if (Scenarios.FirstOrDefault(static s => !KnownScenarios.Contains(s)) is { } unknown)
+        {
+            return $"--scenarios: unknown scenario '{unknown}' (known: {string.Join(", ", KnownScenarios)}).";
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Parses a comma-separated list of loss probabilities (invariant culture, for example <c>0,0.1</c>); null and the
+    /// reason when an entry is not a number. The range is checked by <see cref="Problem"/>.
+    /// </summary>
+    public static IReadOnlyList<double>? ParseLosses(string text, out string? error)
+    {
+        var losses = new List<double>();
+        foreach (var entry in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!double.TryParse(entry, NumberStyles.Float, CultureInfo.InvariantCulture, out var p))
+            {
+                error = $"--loss must be comma-separated probabilities such as 0,0.1; '{entry}' is not a number.";
+                return null;
+            }
+
+            losses.Add(p);
+        }
+
+        error = null;
+        return losses;
+    }
 }
 
 /// <summary>One figure: {scenario, metric, value, unit}.</summary>

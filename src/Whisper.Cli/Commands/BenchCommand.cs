@@ -8,6 +8,9 @@ namespace Whisper.Cli.Commands;
 /// <summary><c>whisper bench</c>: raw UDP, LiteNetLib and Whisper meshes in this process on 127.0.0.1, measured in one run.</summary>
 internal static class BenchCommand
 {
+    /// <summary>Exit code for an option out of range (one sentence on stderr, nothing measured), as <c>whisper demo</c>.</summary>
+    public const int ExitBadArguments = 2;
+
     public static Command Create()
     {
         var nodes = new Option<int>("--nodes") { Description = "Nodes per mesh.", DefaultValueFactory = _ => 10 };
@@ -17,7 +20,7 @@ internal static class BenchCommand
         var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated meshes: udp-raw, litenetlib, whisper; idle (a silent Whisper group: CPU and memory per node).", DefaultValueFactory = _ => "udp-raw,litenetlib,whisper" };
         var json = new Option<FileInfo?>("--json") { Description = "Also write [{scenario, metric, value, unit}] records to this file." };
         var idle = new Option<double>("--idle") { Description = "Seconds the formed mesh sits idle (after 1 s to settle) to measure idle CPU and memory; 0 skips.", DefaultValueFactory = _ => 3 };
-        var latencySamples = new Option<int>("--latency-samples") { Description = "Most latency samples (the phase also ends after min(duration, 3 s)).", DefaultValueFactory = _ => 2000 };
+        var latencySamples = new Option<int>("--latency-samples") { Description = "Most latency samples; 0 skips the latency phase (which also ends after min(duration, 3 s)).", DefaultValueFactory = _ => 2000 };
         var processPerNode = new Option<bool>("--process-per-node") { Description = "Run each Whisper node as its own process (latency then includes two pipe hops to this process)." };
         var command = new Command("bench", "Benchmark Whisper against raw UDP and LiteNetLib on loopback (ratios from one run).")
         {
@@ -25,18 +28,27 @@ internal static class BenchCommand
         };
         command.SetAction(async (result, ct) =>
         {
+            var losses = BenchOptions.ParseLosses(result.GetValue(loss)!, out var lossError);
             var options = new BenchOptions
             {
                 Nodes = result.GetValue(nodes),
                 Size = result.GetValue(size),
-                Duration = TimeSpan.FromSeconds(result.GetValue(duration)),
-                Losses = [.. result.GetValue(loss)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => double.Parse(s, CultureInfo.InvariantCulture))],
+                Duration = Seconds(result.GetValue(duration)),
+                Losses = losses ?? [],
                 Scenarios = [.. result.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
                 ProcessPerNode = result.GetValue(processPerNode),
-                Idle = TimeSpan.FromSeconds(result.GetValue(idle)),
+                Idle = Seconds(result.GetValue(idle)),
                 LatencySamples = result.GetValue(latencySamples),
                 Launcher = SelfLauncher(),
             };
+            var wild = new[] { duration, idle }.FirstOrDefault(o => !(Math.Abs(result.GetValue(o)) <= BenchOptions.MaxPhase.TotalSeconds)); // also NaN
+            var secondsError = wild is null ? null : $"{wild.Name} must be a number of seconds up to {BenchOptions.MaxPhase.TotalSeconds:0}, not {result.GetValue(wild).ToString(CultureInfo.InvariantCulture)}.";
+            if ((secondsError ?? lossError ?? options.Problem()) is { } problem)
+            {
+                await Console.Error.WriteLineAsync($"whisper bench: {problem}").ConfigureAwait(false);
+                return ExitBadArguments;
+            }
+
             List<Whisper.Bench.BenchRecord> records;
             using (Whisper.Bench.AllocationSampler.StartIfRequested(Console.Error))
             {
@@ -53,6 +65,10 @@ internal static class BenchCommand
         });
         return command;
     }
+
+    /// <summary>Seconds as a span; a value beyond <see cref="BenchOptions.MaxPhase"/> (or NaN) is refused before it is used.</summary>
+    private static TimeSpan Seconds(double seconds) =>
+        Math.Abs(seconds) <= BenchOptions.MaxPhase.TotalSeconds ? TimeSpan.FromSeconds(seconds) : TimeSpan.Zero;
 
     /// <summary>
     /// <c>whisper bench-node</c> (hidden): one node of <c>bench --process-per-node</c>, driven over stdin/stdout by the
