@@ -8,9 +8,6 @@ namespace Whisper.Cli.Commands;
 /// <summary><c>whisper bench</c>: raw UDP, LiteNetLib and Whisper meshes in this process on 127.0.0.1, measured in one run.</summary>
 internal static class BenchCommand
 {
-    /// <summary>Exit code for an option out of range (one sentence on stderr, nothing measured), as <c>whisper demo</c>.</summary>
-    public const int ExitBadArguments = 2;
-
     public static Command Create()
     {
         var nodes = new Option<int>("--nodes") { Description = "Nodes per mesh.", DefaultValueFactory = _ => 10 };
@@ -46,7 +43,7 @@ internal static class BenchCommand
             if ((secondsError ?? lossError ?? options.Problem()) is { } problem)
             {
                 await Console.Error.WriteLineAsync($"whisper bench: {problem}").ConfigureAwait(false);
-                return ExitBadArguments;
+                return CliSupport.ExitBadArguments;
             }
 
             List<Whisper.Bench.BenchRecord> records;
@@ -61,7 +58,7 @@ internal static class BenchCommand
                 await File.WriteAllTextAsync(file.FullName, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }), ct).ConfigureAwait(false);
             }
 
-            return records.Any(r => r.Metric == "failed" || (r.Metric == "order_violations" && r.Value > 0)) ? 1 : 0;
+            return records.Any(r => r.Metric == "failed" || (r.Metric == "order_violations" && r.Value > 0)) ? CliSupport.ExitFailure : CliSupport.ExitOk;
         });
         return command;
     }

@@ -16,6 +16,9 @@ internal static class CliSupport
     public const int ExitFailure = 1;
     public const int ExitDenied = 2;
 
+    /// <summary>An option out of range: one sentence on stderr, nothing run (<c>whisper demo</c>, <c>whisper bench</c>).</summary>
+    public const int ExitBadArguments = 2;
+
     public static Option<LogLevel> LogLevelOption() => new("--log-level")
     {
         Description = "Least severe log level written to stderr: Trace, Debug, Information, Warning, Error, Critical or None.",

@@ -12,8 +12,6 @@ namespace Whisper.Cli.Commands;
 /// </summary>
 internal static class DemoCommand
 {
-    public const int ExitBadArguments = 2;
-
     /// <summary>Ctrl-C or SIGTERM ended the run early (the conventional 128 + SIGINT).</summary>
     public const int ExitInterrupted = 130;
 
@@ -35,14 +33,14 @@ internal static class DemoCommand
             if (new[] { nodes, loss, seed, duration }.FirstOrDefault(o => result.GetResult(o) is { Implicit: false, Tokens.Count: 0 }) is { } bare)
             {
                 await Console.Error.WriteLineAsync($"whisper demo: {bare.Name} needs a value, for example {bare.Name} {Example(bare.Name)}.").ConfigureAwait(false);
-                return ExitBadArguments;
+                return CliSupport.ExitBadArguments;
             }
 
             var settings = DemoSettings.TryParse(result.GetValue(nodes), result.GetValue(loss), result.GetValue(seed), result.GetValue(duration), out var error);
             if (settings is null)
             {
                 await Console.Error.WriteLineAsync($"whisper demo: {error}").ConfigureAwait(false);
-                return ExitBadArguments;
+                return CliSupport.ExitBadArguments;
             }
 
             var terminal = AnsiConsole.Console;
