@@ -5,9 +5,11 @@ using Xunit;
 namespace Whisper.Protocol.Tests;
 
 /// <summary>
-/// Chunks after the first in a datagram write their deps as a delta against the deps before them (docs/protocol.md,
-/// "Delta deps"): a busy member's consecutive messages share almost their whole vector clock, which was most of a
-/// 100-byte message's chunk. The delta is an encoding only: every decoded chunk carries its full clock.
+/// Chunks after the first in a datagram refer to the frames before them (docs/protocol.md, "Chunk" and "Delta deps"):
+/// their deps are a delta against the deps before them (a busy member's consecutive messages share almost their whole
+/// vector clock, which was most of a 100-byte message's chunk), the changed values are small steps, and a chunk that
+/// continues the previous chunk's stream leaves out its origin and seq. Encodings only: every decoded chunk carries its
+/// full origin, seq and clock.
 /// </summary>
 public sealed class WireCodecDeltaDepsTests
 {
@@ -32,10 +34,56 @@ public sealed class WireCodecDeltaDepsTests
         Assert.Equal(DecodeStatus.Ok, status);
         FrameAssert.Equal([first, second, third], frames);
         var full = WireCodec.FrameSize(second);
-        var delta = WireCodec.FrameSize(second, first.Deps);
-        Assert.True(full - delta >= 90, $"a 10-member clock costs {full} bytes in full and {delta} as a delta");
-        Assert.Equal(WireCodec.HeaderSize + WireCodec.FrameSize(first) + delta + WireCodec.FrameSize(third, second.Deps), bytes.Length);
+        var afterFirst = FrameContext.Start.After(first);
+        var delta = WireCodec.FrameSize(second, afterFirst);
+        Assert.True(full - delta >= 100, $"a 10-member clock, an origin and a seq cost {full} bytes in full and {delta} after the chunk before");
+        Assert.Equal(WireCodec.HeaderSize + WireCodec.FrameSize(first) + delta + WireCodec.FrameSize(third, afterFirst.After(second)), bytes.Length);
     }
+
+    [Fact]
+    public void AChunkThatContinuesThePreviousChunksStreamLeavesOutItsOriginAndSeq()
+    {
+        var first = new ChunkFrame(Samples.Alice, 300, ChunkFlags.First, Samples.Clock((Samples.Bob, 2)), Samples.Payload(10));
+        var middle = new ChunkFrame(Samples.Alice, 301, ChunkFlags.None, null, Samples.Payload(10));
+        var last = new ChunkFrame(Samples.Alice, 302, ChunkFlags.Last, null, Samples.Payload(10));
+        var gap = new ChunkFrame(Samples.Alice, 304, ChunkFlags.First | ChunkFlags.Last, Samples.Clock((Samples.Bob, 2)), Samples.Payload(10));
+        var other = new ChunkFrame(Samples.Bob, 305, ChunkFlags.First | ChunkFlags.Last, Samples.Clock((Samples.Bob, 2)), Samples.Payload(10));
+        Frame[] frames = [first, new AckFrame(VectorClock.Empty, 0), middle, new PrivateChunkFrame(9, ChunkFlags.None, null, Samples.Payload(1)), last, gap, other];
+
+        var bytes = WireCodec.Encode(Samples.Header, frames);
+        var (status, _, decoded) = Wire.Decode(bytes);
+
+        Assert.Equal(DecodeStatus.Ok, status);
+        FrameAssert.Equal(frames, decoded);
+        var context = FrameContext.Start.After(first).After(frames[1]);
+        Assert.Equal(WireCodec.FrameSize(middle) - 8 - 2, WireCodec.FrameSize(middle, context)); // acks and private chunks in between do not count
+        Assert.Equal(WireCodec.FrameSize(last) - 8 - 2, WireCodec.FrameSize(last, context.After(middle).After(frames[3])));
+        var afterLast = context.After(middle).After(frames[3]).After(last);
+        Assert.False(afterLast.Continues(gap)); // seq 304 after 302
+        Assert.False(afterLast.After(gap).Continues(other)); // another stream
+    }
+
+    [Fact]
+    public void ValuesThatMovedALittleEitherWayTakeOneByteEach()
+    {
+        var before = TenMembers(1_000_000); // values that take three bytes as varints
+        var after = VectorClock.From(before.Entries.Select(static (e, i) => new ClockEntry(e.Member, i % 2 == 0 ? e.Value + 60 : e.Value - 60)));
+        var first = new ChunkFrame(Samples.Alice, 1, ChunkFlags.First | ChunkFlags.Last, before, Samples.Payload(1));
+        var second = new ChunkFrame(Samples.Bob, 1, ChunkFlags.First | ChunkFlags.Last, after, Samples.Payload(1));
+
+        var (status, _, decoded) = Wire.Decode(WireCodec.Encode(Samples.Header, first, second));
+
+        Assert.Equal(DecodeStatus.Ok, status);
+        FrameAssert.Equal([first, second], decoded);
+        var depsBytes = WireCodec.FrameSize(second, FrameContext.Start.After(first)) - WireCodec.FrameSize(new ChunkFrame(Samples.Bob, 1, ChunkFlags.Last, null, Samples.Payload(1)));
+        Assert.Equal(2 + (10 * 2), depsBytes); // two counts, then per entry an index and a one-byte change
+    }
+
+    [Fact]
+    public void AStepOfAnySizeRoundTrips() =>
+        Gen.Select(Gen.ULong, Gen.ULong).Sample(
+            static (value, baseValue) => Assert.Equal(value, WireCodec.UnZigZag(WireCodec.ZigZag(value, baseValue), baseValue)),
+            iter: 10_000);
 
     [Fact]
     public void ADeltaAddsMembersButAClockThatLostAMemberIsWrittenInFull()
@@ -55,7 +103,7 @@ public sealed class WireCodecDeltaDepsTests
 
         Assert.Equal(DecodeStatus.Ok, status);
         FrameAssert.Equal(frames, decoded);
-        Assert.Equal(WireCodec.FrameSize(frames[3]), WireCodec.FrameSize(frames[3], grown)); // cannot remove Alice and Carol
+        Assert.Equal(WireCodec.FrameSize(frames[3]), WireCodec.FrameSize(frames[3], FrameContext.Start with { Deps = grown })); // cannot remove Alice and Carol
     }
 
     [Fact]
@@ -65,11 +113,12 @@ public sealed class WireCodecDeltaDepsTests
         var clock = Gen.Select(id, Gen.Frequency((4, Gen.ULong[0, 300]), (1, Gen.ULong)))
             .Array[0, 12]
             .Select(static entries => VectorClock.From(entries.DistinctBy(static e => e.Item1).Select(static e => new ClockEntry(e.Item1, e.Item2))));
-        var chunk = Gen.Select(clock, Gen.Bool, Gen.Int[0, 3]).Select(static t => t.Item3 switch
+        // Few origins and sequence numbers, so that chunks often continue the stream of the chunk before them.
+        var chunk = Gen.Select(clock, Gen.Bool, Gen.Int[0, 3], Gen.ULong[1, 4]).Select(static t => t.Item3 switch
         {
-            0 => (Frame)new ChunkFrame(Samples.Alice, 1, ChunkFlags.First, t.Item1, Samples.Payload(2)),
+            0 => (Frame)new ChunkFrame(Samples.Alice, t.Item4, ChunkFlags.First, t.Item1, Samples.Payload(2)),
             1 => new PrivateChunkFrame(1, ChunkFlags.First | ChunkFlags.Last, t.Item1, Samples.Payload(2)),
-            2 => new ChunkFrame(Samples.Bob, 2, t.Item2 ? ChunkFlags.Last : ChunkFlags.None, null, Samples.Payload(2)),
+            2 => new ChunkFrame(t.Item2 ? Samples.Alice : Samples.Bob, t.Item4, t.Item2 ? ChunkFlags.Last : ChunkFlags.None, null, Samples.Payload(2)),
             _ => new AckFrame(t.Item1, 3),
         });
 
@@ -85,7 +134,7 @@ public sealed class WireCodecDeltaDepsTests
 
     // ------------------------------------------------------------------ hostile deltas
 
-    private static Bytes ChunkHead(ulong seq, byte flags) => new Bytes().U64(Samples.Alice.Value).Varint(seq).U8(flags);
+    private static Bytes ChunkHead(ulong seq, byte flags) => new Bytes().U8(flags).U64(Samples.Alice.Value).Varint(seq);
 
     /// <summary>A valid first chunk whose full deps are {Alice: 1, Carol: 2}: the base of the delta after it.</summary>
     private static byte[] BaseChunk() => Wire.Frame(FrameType.Chunk,
@@ -101,8 +150,8 @@ public sealed class WireCodecDeltaDepsTests
     [Fact]
     public void AValidDeltaAfterItsBaseDecodes()
     {
-        // replace index 1 (Carol) by 5, add Bob (between Alice and Carol) at 7
-        var delta = Wire.Frame(FrameType.Chunk, ChunkHead(2, 7).U8(1).U8(1).Varint(5).U8(1).U64(Samples.Bob.Value).Varint(7).Varint(0));
+        // replace index 1 (Carol) by 5 (a step of +3 from 2: zigzag 6), add Bob (between Alice and Carol) at 7
+        var delta = Wire.Frame(FrameType.Chunk, ChunkHead(2, 7).U8(1).U8(1).Varint(6).U8(1).U64(Samples.Bob.Value).Varint(7).Varint(0));
 
         var (status, _, frames) = Wire.Decode(Wire.Datagram(BaseChunk(), delta));
 
@@ -111,6 +160,35 @@ public sealed class WireCodecDeltaDepsTests
         Assert.Equal(ChunkFlags.First | ChunkFlags.Last, chunk.Flags); // the wire-only bit is cleared
         Assert.Equal(Samples.Clock((Samples.Alice, 1), (Samples.Bob, 7), (Samples.Carol, 5)), chunk.Deps);
     }
+
+    [Fact]
+    public void AContinuationReadsOriginAndSeqFromTheChunkBefore()
+    {
+        var next = Wire.Frame(FrameType.Chunk, new Bytes().U8((byte)(ChunkFlags.Next | ChunkFlags.Last)).Varint(0));
+
+        var (status, _, frames) = Wire.Decode(Wire.Datagram(BaseChunk(), Wire.Frame(FrameType.Ping, new Bytes().U64(1)), next));
+
+        Assert.Equal(DecodeStatus.Ok, status);
+        var chunk = Assert.IsType<ChunkFrame>(frames[2]);
+        Assert.Equal((Samples.Alice, 2UL, ChunkFlags.Last), (chunk.Origin, chunk.Seq, chunk.Flags)); // the wire-only bit is cleared
+    }
+
+    [Fact]
+    public void AContinuationWithNoChunkBeforeItIsMalformed() =>
+        AssertMalformed(
+            Wire.Frame(FrameType.PrivateChunk, new Bytes().Varint(1).U8(0).Varint(0)),
+            Wire.Frame(FrameType.Chunk, new Bytes().U8((byte)ChunkFlags.Next).Varint(0)));
+
+    [Fact]
+    public void AContinuationOfTheLastPossibleSeqIsMalformed() =>
+        AssertMalformed(
+            Wire.Frame(FrameType.Chunk, ChunkHead(ulong.MaxValue, 0).Varint(0)),
+            Wire.Frame(FrameType.Chunk, new Bytes().U8((byte)ChunkFlags.Next).Varint(0)));
+
+    [Fact]
+    public void AnEncoderNeverSetsTheContinuationBitItself() =>
+        Assert.Throws<ArgumentException>(() => WireCodec.Encode(Samples.Header,
+            new ChunkFrame(Samples.Alice, 1, ChunkFlags.Next, null, Samples.Payload(1))));
 
     [Fact]
     public void ADeltaWithNothingBeforeItIsMalformed() =>

@@ -242,24 +242,29 @@ public sealed class WireCodecMalformedInputTests
 
     [Fact]
     public void ChunkFromOriginZeroIsMalformed() =>
-        AssertFrameMalformed(FrameType.Chunk, new Bytes().U64(0).Varint(1).U8(0).Varint(0));
+        AssertFrameMalformed(FrameType.Chunk, new Bytes().U8(0).U64(0).Varint(1).Varint(0));
 
     [Fact]
     public void ChunkWithSequenceZeroIsMalformed()
     {
-        AssertFrameMalformed(FrameType.Chunk, new Bytes().U64(1).Varint(0).U8(0).Varint(0));
+        AssertFrameMalformed(FrameType.Chunk, new Bytes().U8(0).U64(1).Varint(0).Varint(0));
         AssertFrameMalformed(FrameType.PrivateChunk, new Bytes().Varint(0).U8(0).Varint(0));
     }
 
     [Theory]
     [InlineData(0x04)]
+    [InlineData(0x10)]
     [InlineData(0x80)]
     [InlineData(0xff)]
     public void ChunkWithUnknownFlagBitsIsMalformed(byte flags)
     {
-        AssertFrameMalformed(FrameType.Chunk, new Bytes().U64(1).Varint(1).U8(flags).Varint(0));
+        AssertFrameMalformed(FrameType.Chunk, new Bytes().U8(flags).U64(1).Varint(1).Varint(0));
         AssertFrameMalformed(FrameType.PrivateChunk, new Bytes().Varint(1).U8(flags).Varint(0));
     }
+
+    [Fact]
+    public void APrivateChunkCannotContinueAStream() =>
+        AssertFrameMalformed(FrameType.PrivateChunk, new Bytes().Varint(1).U8((byte)ChunkFlags.Next).Varint(0));
 
     [Fact]
     public void FirstChunkWithoutItsDepsClockIsMalformed() =>

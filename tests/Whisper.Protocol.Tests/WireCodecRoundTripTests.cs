@@ -296,7 +296,7 @@ public sealed class WireCodecRoundTripTests
         var bytes = WireCodec.Encode(Samples.Header, frame);
 
         Assert.Equal(
-            "01" + "0018" + "fedcba9876543210" + "ac02" + "03" // type, length, origin, seq varint, flags
+            "01" + "0018" + "03" + "fedcba9876543210" + "ac02" // type, length, flags, origin, seq varint
             + "01" + "3f2a91c0ffee0001" + "01" // deps: count, id, value
             + "02" + "6869", // payload length, payload
             Wire.Hex(bytes.AsSpan(WireCodec.HeaderSize)));

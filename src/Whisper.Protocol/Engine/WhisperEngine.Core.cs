@@ -818,24 +818,25 @@ public sealed partial class WhisperEngine
 
             // The chunks of the previous datagram (usually to another member) are copied, not encoded again: from its
             // start, or when this member's datagrams begin elsewhere in that run, after encoding the first one afresh
-            // (its deps in full; those after it are deltas against the same chunks as before).
+            // (its origin and deps in full; those after it refer to the same chunks as before). That first one must carry
+            // deps: the deltas after a chunk without them refer to a chunk further back, which this datagram lacks.
             var opening = _writing.Count;
-            VectorClock? previousDeps = null; // chunks after the first write their deps as a delta against the one before
+            var context = FrameContext.Start; // what the next chunk may refer to (a delta, the stream it continues)
             var at = RunCache.IndexOfHead(p.Outbox);
             if (at > 0)
             {
                 p.Outbox.TryPeek(out var head);
-                var headSize = WireCodec.FrameSize(head, null);
-                if (headSize <= room)
+                var headSize = WireCodec.FrameSize(head, context);
+                if (headSize <= room && head is ChunkFrame { HasDeps: true })
                 {
                     _writing.Add(p.Outbox.Dequeue());
                     room -= headSize;
-                    previousDeps = WireCodec.DepsOf(head, null);
+                    context = context.After(head);
                     at++;
                 }
                 else
                 {
-                    at = -1; // its cached bytes are a delta against a chunk this datagram does not carry
+                    at = -1; // its cached bytes refer to chunks this datagram does not carry
                 }
             }
 
@@ -846,12 +847,12 @@ public sealed partial class WhisperEngine
             room -= reusedEnd - reusedStart;
             for (var k = copyFrom; k < _writing.Count; k++)
             {
-                previousDeps = WireCodec.DepsOf(_writing[k], previousDeps);
+                context = context.After(_writing[k]);
             }
 
             while (p.Outbox.TryPeek(out var frame))
             {
-                var size = WireCodec.FrameSize(frame, previousDeps);
+                var size = WireCodec.FrameSize(frame, context);
                 if (size > room)
                 {
                     if (_writing.Count == 0)
@@ -865,7 +866,7 @@ public sealed partial class WhisperEngine
 
                 _writing.Add(p.Outbox.Dequeue());
                 room -= size;
-                previousDeps = WireCodec.DepsOf(frame, previousDeps);
+                context = context.After(frame);
             }
 
             if (_writing.Count == 0)
@@ -936,13 +937,13 @@ public sealed partial class WhisperEngine
 
         var w = new WireWriter(buffer);
         WireCodec.WriteHeader(ref w, new DatagramHeader(Self.Id, to));
-        VectorClock? previousDeps = null;
+        var context = FrameContext.Start;
         var runStart = -1;
         for (var i = 0; i < _writing.Count; i++)
         {
             if (i == opening)
             {
-                runStart = previousDeps is null ? w.Written : -1; // a run starts where no frame with deps came before
+                runStart = context.IsStart ? w.Written : -1; // a run starts where no frame came before that a chunk could refer to
             }
 
             if (i == copyFrom && reused > 0)
@@ -951,7 +952,7 @@ public sealed partial class WhisperEngine
                 w.WriteBytes(RunCache.Bytes(reusedStart, reusedEnd));
                 for (var k = i; k < i + reused; k++)
                 {
-                    previousDeps = WireCodec.DepsOf(_writing[k], previousDeps);
+                    context = context.After(_writing[k]);
                     _frameEnds[k] = copyAt + RunCache.EndOf(reusedAt + (k - i)) - reusedStart;
                 }
 
@@ -959,8 +960,8 @@ public sealed partial class WhisperEngine
                 continue;
             }
 
-            WireCodec.WriteFrame(ref w, _writing[i], previousDeps);
-            previousDeps = WireCodec.DepsOf(_writing[i], previousDeps);
+            WireCodec.WriteFrame(ref w, _writing[i], context);
+            context = context.After(_writing[i]);
             _frameEnds[i] = w.Written;
         }
 

@@ -43,6 +43,13 @@ public enum ChunkFlags : byte
     /// never carry it.
     /// </summary>
     DeltaDeps = 4,
+
+    /// <summary>
+    /// Wire only, broadcast chunks: the chunk continues the previous broadcast chunk of its datagram (same origin, the
+    /// next sequence number), whose origin and seq it leaves out. <see cref="WireCodec"/> sets it whenever that holds and
+    /// clears it on decode, so frames never carry it.
+    /// </summary>
+    Next = 8,
 }
 
 /// <summary>Which stream a negative ack refers to.</summary>

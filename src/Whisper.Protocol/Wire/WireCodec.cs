@@ -129,7 +129,7 @@ public static class WireCodec
             return DecodeStatus.Truncated; // a datagram carries at least one frame
         }
 
-        VectorClock? lastDeps = null; // the base of a delta-encoded deps clock (ChunkFlags.DeltaDeps)
+        var context = FrameContext.Start; // what a chunk may refer to (ChunkFlags.DeltaDeps, ChunkFlags.Next)
         while (r.Remaining > 0)
         {
             if (!r.TryReadU8(out var type) || !r.TryReadU16(out var length) || !r.TryReadBytes(length, out var body))
@@ -141,8 +141,8 @@ public static class WireCodec
             Frame? frame;
             switch ((FrameType)type)
             {
-                case FrameType.Chunk: frame = pool is null ? ReadChunk(ref br, ref lastDeps) : ReadPooledChunk(ref br, pool, ref lastDeps); break;
-                case FrameType.PrivateChunk: frame = ReadPrivateChunk(ref br, ref lastDeps); break;
+                case FrameType.Chunk: frame = pool is null ? ReadChunk(ref br, ref context) : ReadPooledChunk(ref br, pool, ref context); break;
+                case FrameType.PrivateChunk: frame = ReadPrivateChunk(ref br, ref context); break;
                 case FrameType.Ack: frame = pool is null ? ReadAck(ref br) : ReadPooledAck(ref br, pool); break;
                 case FrameType.Nack: frame = ReadNack(ref br); break;
                 case FrameType.Intro: frame = ReadIntro(ref br); break;
@@ -174,10 +174,12 @@ public static class WireCodec
         return DecodeStatus.Ok;
     }
 
-    private static bool TryReadFlags(ref WireReader r, out ChunkFlags flags)
+    /// <summary>Reads a chunk's flags: <see cref="ChunkFlags.Next"/> only on a broadcast chunk, a delta only with deps, no unknown bits.</summary>
+    private static bool TryReadFlags(ref WireReader r, bool broadcast, out ChunkFlags flags)
     {
         flags = ChunkFlags.None;
-        if (!r.TryReadU8(out var f) || (f & ~0x07) != 0 || (f & (byte)(ChunkFlags.DeltaDeps | ChunkFlags.First)) == (byte)ChunkFlags.DeltaDeps)
+        var known = broadcast ? 0x0F : 0x07;
+        if (!r.TryReadU8(out var f) || (f & ~known) != 0 || (f & (byte)(ChunkFlags.DeltaDeps | ChunkFlags.First)) == (byte)ChunkFlags.DeltaDeps)
         {
             return false; // unknown bits, or a delta without deps
         }
@@ -186,8 +188,37 @@ public static class WireCodec
         return true;
     }
 
-    /// <summary>Reads the deps of a chunk whose flags are <paramref name="flags"/> (full, or a delta against <paramref name="lastDeps"/>).</summary>
-    private static bool TryReadDeps(ref WireReader r, ref ChunkFlags flags, ref VectorClock? lastDeps, out VectorClock? deps)
+    /// <summary>
+    /// A broadcast chunk's flags, then its origin and seq: read, or for <see cref="ChunkFlags.Next"/> those of the previous
+    /// broadcast chunk in <paramref name="context"/> plus one (malformed when there is none). Clears <see cref="ChunkFlags.Next"/>.
+    /// </summary>
+    private static bool TryReadChunkStart(ref WireReader r, in FrameContext context, out ChunkFlags flags, out ulong origin, out ulong seq)
+    {
+        origin = 0;
+        seq = 0;
+        if (!TryReadFlags(ref r, broadcast: true, out flags))
+        {
+            return false;
+        }
+
+        if ((flags & ChunkFlags.Next) == 0)
+        {
+            return r.TryReadU64(out origin) && origin != 0 && r.TryReadVarint(out seq) && seq != 0;
+        }
+
+        flags &= ~ChunkFlags.Next;
+        if (context.Seq == 0 || context.Seq == ulong.MaxValue)
+        {
+            return false; // nothing to continue, or a stream at its very end
+        }
+
+        origin = context.Origin.Value;
+        seq = context.Seq + 1;
+        return true;
+    }
+
+    /// <summary>Reads the deps of a chunk whose flags are <paramref name="flags"/> (full, or a delta against the context's deps).</summary>
+    private static bool TryReadDeps(ref WireReader r, ref ChunkFlags flags, in FrameContext context, out VectorClock? deps)
     {
         deps = null;
         if ((flags & ChunkFlags.First) == 0)
@@ -196,16 +227,15 @@ public static class WireCodec
         }
 
         var ok = (flags & ChunkFlags.DeltaDeps) != 0
-            ? lastDeps is not null && TryReadDeltaClock(ref r, lastDeps, out deps)
+            ? context.Deps is not null && TryReadDeltaClock(ref r, context.Deps, out deps)
             : TryReadClock(ref r, out deps);
         flags &= ~ChunkFlags.DeltaDeps;
-        lastDeps = deps;
         return ok;
     }
 
     /// <summary>
     /// A delta clock: <c>u8</c> count of replaced entries, each <c>u8</c> index into <paramref name="baseClock"/>'s entries
-    /// (strictly ascending) and <c>varint</c> value; then <c>u8</c> count of added entries, each <c>u64</c> id (strictly
+    /// (strictly ascending) and <c>varint</c> change of the value (<see cref="ZigZag"/>); then <c>u8</c> count of added entries, each <c>u64</c> id (strictly
     /// ascending, not in the base) and <c>varint</c> value.
     /// </summary>
     private static bool TryReadDeltaClock(ref WireReader r, VectorClock baseClock, out VectorClock? clock)
@@ -221,12 +251,12 @@ public static class WireCodec
         var previous = -1;
         for (var i = 0; i < replacedCount; i++)
         {
-            if (!r.TryReadU8(out var index) || index <= previous || index >= baseEntries.Length || !r.TryReadVarint(out var value))
+            if (!r.TryReadU8(out var index) || index <= previous || index >= baseEntries.Length || !r.TryReadVarint(out var change))
             {
                 return false;
             }
 
-            replaced[i] = (index, value);
+            replaced[i] = (index, UnZigZag(change, baseEntries[index].Value));
             previous = index;
         }
 
@@ -288,35 +318,40 @@ public static class WireCodec
         return true;
     }
 
-    private static ChunkFrame? ReadChunk(ref WireReader r, ref VectorClock? lastDeps)
+    private static ChunkFrame? ReadChunk(ref WireReader r, ref FrameContext context)
     {
-        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags)
-            || !TryReadDeps(ref r, ref flags, ref lastDeps, out var deps))
+        if (!TryReadChunkStart(ref r, context, out var flags, out var origin, out var seq) || !TryReadDeps(ref r, ref flags, context, out var deps)
+            || !TryReadPayload(ref r, out var payload))
         {
             return null;
         }
 
-        return TryReadPayload(ref r, out var payload) ? new ChunkFrame(new MemberId(origin), seq, flags, deps, payload) : null;
+        var chunk = new ChunkFrame(new MemberId(origin), seq, flags, deps, payload);
+        context = context.After(chunk);
+        return chunk;
     }
 
-    private static PrivateChunkFrame? ReadPrivateChunk(ref WireReader r, ref VectorClock? lastDeps)
+    private static PrivateChunkFrame? ReadPrivateChunk(ref WireReader r, ref FrameContext context)
     {
-        if (!r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags) || !TryReadDeps(ref r, ref flags, ref lastDeps, out var deps))
+        if (!r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, broadcast: false, out var flags) || !TryReadDeps(ref r, ref flags, context, out var deps)
+            || !TryReadPayload(ref r, out var payload))
         {
             return null;
         }
 
-        return TryReadPayload(ref r, out var payload) ? new PrivateChunkFrame(seq, flags, deps, payload) : null;
+        var chunk = new PrivateChunkFrame(seq, flags, deps, payload);
+        context = context.After(chunk);
+        return chunk;
     }
 
     private static AckFrame? ReadAck(ref WireReader r) =>
         TryReadClock(ref r, out var received) && r.TryReadVarint(out var priv) ? new AckFrame(received!, priv) : null;
 
-    /// <summary>A broadcast chunk into a pooled frame (deps full or a delta against <paramref name="lastDeps"/>): no allocation once the pool is warm.</summary>
+    /// <summary>A broadcast chunk into a pooled frame (origin and deps possibly referring to <paramref name="context"/>): no allocation once the pool is warm.</summary>
     [System.Runtime.CompilerServices.SkipLocalsInit] // the stack buffer is written before it is read
-    private static ChunkFrame? ReadPooledChunk(ref WireReader r, FramePool pool, ref VectorClock? lastDeps)
+    private static ChunkFrame? ReadPooledChunk(ref WireReader r, FramePool pool, ref FrameContext context)
     {
-        if (!r.TryReadU64(out var origin) || origin == 0 || !r.TryReadVarint(out var seq) || seq == 0 || !TryReadFlags(ref r, out var flags))
+        if (!TryReadChunkStart(ref r, context, out var flags, out var origin, out var seq))
         {
             return null;
         }
@@ -327,7 +362,7 @@ public static class WireCodec
         if (hasDeps)
         {
             var ok = (flags & ChunkFlags.DeltaDeps) != 0
-                ? lastDeps is not null && TryReadDeltaEntries(ref r, lastDeps.EntrySpan, deps, out count)
+                ? context.Deps is not null && TryReadDeltaEntries(ref r, context.Deps.EntrySpan, deps, out count)
                 : TryReadClockEntries(ref r, deps, out count);
             flags &= ~ChunkFlags.DeltaDeps;
             if (!ok)
@@ -342,11 +377,7 @@ public static class WireCodec
         }
 
         var chunk = pool.RentChunk(new MemberId(origin), seq, flags, hasDeps, deps[..count], payload);
-        if (hasDeps)
-        {
-            lastDeps = chunk.Deps; // the chunk's own clock: no allocation, valid while the chunk is
-        }
-
+        context = context.After(chunk); // the chunk's own clock: no allocation, valid while the chunk is
         return chunk;
     }
 
@@ -395,12 +426,12 @@ public static class WireCodec
         var previous = -1;
         for (var i = 0; i < replacedCount; i++)
         {
-            if (!r.TryReadU8(out var index) || index <= previous || index >= baseEntries.Length || !r.TryReadVarint(out var value))
+            if (!r.TryReadU8(out var index) || index <= previous || index >= baseEntries.Length || !r.TryReadVarint(out var change))
             {
                 return false;
             }
 
-            entries[index] = new ClockEntry(baseEntries[index].Member, value);
+            entries[index] = new ClockEntry(baseEntries[index].Member, UnZigZag(change, baseEntries[index].Value));
             previous = index;
         }
 
@@ -574,27 +605,20 @@ public static class WireCodec
 
     // ---------------------------------------------------------------- encoding
 
-    /// <summary>Bytes a frame takes on the wire, including its 3-byte frame header, when it is the first chunk in its datagram.</summary>
-    public static int FrameSize(Frame frame) => FrameSize(frame, null);
+    /// <summary>Bytes a frame takes on the wire, including its 3-byte frame header, at the start of its datagram (the most it can take anywhere).</summary>
+    public static int FrameSize(Frame frame) => FrameSize(frame, FrameContext.Start);
 
     /// <summary>
-    /// Bytes a frame takes on the wire after a frame whose deps were <paramref name="previousDeps"/> in the same datagram
-    /// (null: no such frame): a chunk's deps are written as a delta against them when that is shorter.
-    /// Use <see cref="DepsOf"/> to carry the base from frame to frame, as <see cref="Encode(DatagramHeader, IReadOnlyList{Frame}, Span{byte})"/> does.
+    /// Bytes a frame takes on the wire after the frames that left <paramref name="context"/> in the same datagram: a
+    /// chunk's deps are written as a delta against the context's when that is shorter, and a broadcast chunk that continues
+    /// the context's stream leaves out its origin and seq. Carry the context from frame to frame with
+    /// <see cref="FrameContext.After"/>, as <see cref="Encode(DatagramHeader, IReadOnlyList{Frame}, Span{byte})"/> does.
     /// </summary>
-    public static int FrameSize(Frame frame, VectorClock? previousDeps)
+    public static int FrameSize(Frame frame, FrameContext context)
     {
         ArgumentNullException.ThrowIfNull(frame);
-        return FrameHeaderSize + BodySize(frame, previousDeps);
+        return FrameHeaderSize + BodySize(frame, context);
     }
-
-    /// <summary>The deps a frame leaves as the base for the next chunk in its datagram: its own deps when it carries them, else <paramref name="previousDeps"/>.</summary>
-    public static VectorClock? DepsOf(Frame frame, VectorClock? previousDeps) => frame switch
-    {
-        ChunkFrame c when (c.Flags & ChunkFlags.First) != 0 => c.Deps ?? VectorClock.Empty,
-        PrivateChunkFrame p when (p.Flags & ChunkFlags.First) != 0 => p.Deps ?? VectorClock.Empty,
-        _ => previousDeps,
-    };
 
     /// <summary>Encodes one datagram into <paramref name="destination"/> and returns its length.</summary>
     public static int Encode(DatagramHeader header, IReadOnlyList<Frame> frames, Span<byte> destination)
@@ -602,11 +626,11 @@ public static class WireCodec
         ArgumentNullException.ThrowIfNull(frames);
         var w = new WireWriter(destination);
         WriteHeader(ref w, header);
-        VectorClock? previousDeps = null;
+        var context = FrameContext.Start;
         for (var i = 0; i < frames.Count; i++)
         {
-            WriteFrame(ref w, frames[i], previousDeps); // by index: a foreach over the interface would allocate an enumerator per datagram
-            previousDeps = DepsOf(frames[i], previousDeps);
+            WriteFrame(ref w, frames[i], context); // by index: a foreach over the interface would allocate an enumerator per datagram
+            context = context.After(frames[i]);
         }
 
         if (w.Written > MaxDatagramSize)
@@ -621,11 +645,11 @@ public static class WireCodec
     public static byte[] Encode(DatagramHeader header, params Frame[] frames)
     {
         var size = HeaderSize;
-        VectorClock? previousDeps = null;
+        var context = FrameContext.Start;
         foreach (var frame in frames)
         {
-            size += FrameSize(frame, previousDeps);
-            previousDeps = DepsOf(frame, previousDeps);
+            size += FrameSize(frame, context);
+            context = context.After(frame);
         }
 
         var buffer = new byte[size];
@@ -643,15 +667,16 @@ public static class WireCodec
         w.WriteU64(header.To.Value);
     }
 
-    internal static void WriteFrame(ref WireWriter w, Frame frame, VectorClock? previousDeps)
+    internal static void WriteFrame(ref WireWriter w, Frame frame, FrameContext context)
     {
         EnsureEncodable(frame);
         var delta = false; // whether a chunk's deps go as a delta: decided once, with its size
+        var next = frame is ChunkFrame chunk && context.Continues(chunk); // origin and seq left out
         var body = frame switch
         {
-            ChunkFrame c => ChunkBodySize(true, c.Seq, c.Flags, c.Deps, c.Payload.Length, previousDeps, out delta),
-            PrivateChunkFrame p => ChunkBodySize(false, p.Seq, p.Flags, p.Deps, p.Payload.Length, previousDeps, out delta),
-            _ => BodySize(frame, previousDeps),
+            ChunkFrame c => ChunkBodySize(next ? ChunkStart.Next : ChunkStart.Origin, c.Seq, c.Flags, c.Deps, c.Payload.Length, context.Deps, out delta),
+            PrivateChunkFrame p => ChunkBodySize(ChunkStart.SeqOnly, p.Seq, p.Flags, p.Deps, p.Payload.Length, context.Deps, out delta),
+            _ => BodySize(frame, context),
         };
         if (body > ushort.MaxValue)
         {
@@ -664,16 +689,22 @@ public static class WireCodec
         switch (frame)
         {
             case ChunkFrame c:
-                w.WriteU64(c.Origin.Value);
-                w.WriteVarint(c.Seq);
-                WriteFlagsAndDeps(ref w, c.Flags, c.Deps, previousDeps, delta);
+                w.WriteU8((byte)(c.Flags | (delta ? ChunkFlags.DeltaDeps : 0) | (next ? ChunkFlags.Next : 0)));
+                if (!next)
+                {
+                    w.WriteU64(c.Origin.Value);
+                    w.WriteVarint(c.Seq);
+                }
+
+                WriteDeps(ref w, c.Flags, c.Deps, context.Deps, delta);
 
                 w.WriteVarint((ulong)c.Payload.Length);
                 w.WriteBytes(c.Payload.Span);
                 break;
             case PrivateChunkFrame p:
                 w.WriteVarint(p.Seq);
-                WriteFlagsAndDeps(ref w, p.Flags, p.Deps, previousDeps, delta);
+                w.WriteU8((byte)(p.Flags | (delta ? ChunkFlags.DeltaDeps : 0)));
+                WriteDeps(ref w, p.Flags, p.Deps, context.Deps, delta);
 
                 w.WriteVarint((ulong)p.Payload.Length);
                 w.WriteBytes(p.Payload.Span);
@@ -801,10 +832,10 @@ public static class WireCodec
     private static bool MembersEncodable(IReadOnlyList<MemberRecord> members) =>
         members.All(static m => !m.Id.IsNone && MemberName.IsValid(m.Name));
 
-    private static int BodySize(Frame frame, VectorClock? previousDeps) => frame switch
+    private static int BodySize(Frame frame, FrameContext context) => frame switch
     {
-        ChunkFrame c => ChunkBodySize(true, c.Seq, c.Flags, c.Deps, c.Payload.Length, previousDeps, out _),
-        PrivateChunkFrame p => ChunkBodySize(false, p.Seq, p.Flags, p.Deps, p.Payload.Length, previousDeps, out _),
+        ChunkFrame c => ChunkBodySize(context.Continues(c) ? ChunkStart.Next : ChunkStart.Origin, c.Seq, c.Flags, c.Deps, c.Payload.Length, context.Deps, out _),
+        PrivateChunkFrame p => ChunkBodySize(ChunkStart.SeqOnly, p.Seq, p.Flags, p.Deps, p.Payload.Length, context.Deps, out _),
         AckFrame a => ClockSize(a.Received) + WireWriter.VarintSize(a.PrivateReceived),
         NackFrame n => 1 + 8 + 1 + n.Missing.Sum(static r => WireWriter.VarintSize(r.First) + WireWriter.VarintSize(r.Last - r.First)),
         IntroFrame i => 1 + WireWriter.ShortStringSize(i.Name) + WireWriter.EndpointSize(i.Endpoint) + WireWriter.VarintSize(i.BaseSeq) + MembersSize(i.Known)
@@ -821,11 +852,30 @@ public static class WireCodec
         _ => throw new InvalidOperationException($"unknown frame {frame.GetType().Name}"),
     };
 
-    /// <summary>Body size of a broadcast chunk (with its origin) or a private chunk; <paramref name="delta"/>: deps as a delta.</summary>
-    private static int ChunkBodySize(bool withOrigin, ulong seq, ChunkFlags flags, VectorClock? deps, int payloadLength, VectorClock? previousDeps, out bool delta)
+    /// <summary>What a chunk writes before its deps, besides its flags.</summary>
+    private enum ChunkStart
+    {
+        /// <summary>A broadcast chunk: origin and seq.</summary>
+        Origin,
+
+        /// <summary>A broadcast chunk that continues the previous one (<see cref="ChunkFlags.Next"/>): nothing.</summary>
+        Next,
+
+        /// <summary>A private chunk: its seq.</summary>
+        SeqOnly,
+    }
+
+    /// <summary>Body size of a broadcast or private chunk; <paramref name="delta"/>: deps as a delta.</summary>
+    private static int ChunkBodySize(ChunkStart start, ulong seq, ChunkFlags flags, VectorClock? deps, int payloadLength, VectorClock? previousDeps, out bool delta)
     {
         delta = false;
-        return (withOrigin ? 8 : 0) + WireWriter.VarintSize(seq) + 1
+        var startSize = start switch
+        {
+            ChunkStart.Origin => 8 + WireWriter.VarintSize(seq),
+            ChunkStart.SeqOnly => WireWriter.VarintSize(seq),
+            _ => 0,
+        };
+        return startSize + 1
             + ((flags & ChunkFlags.First) != 0 ? DepsSize(deps ?? VectorClock.Empty, previousDeps, out delta) : 0)
             + WireWriter.VarintSize((ulong)payloadLength) + payloadLength;
     }
@@ -862,7 +912,7 @@ public static class WireCodec
 
             if (b[i].Value != c[j].Value)
             {
-                size += 1 + WireWriter.VarintSize(c[j].Value); // replaced
+                size += 1 + WireWriter.VarintSize(ZigZag(c[j].Value, b[i].Value)); // replaced
             }
 
             i++;
@@ -872,23 +922,21 @@ public static class WireCodec
         return size;
     }
 
-    private static void WriteFlagsAndDeps(ref WireWriter w, ChunkFlags flags, VectorClock? deps, VectorClock? previousDeps, bool delta)
+    /// <summary>A chunk's deps after its flags (nothing unless <see cref="ChunkFlags.First"/>): in full, or as a delta against <paramref name="previousDeps"/>.</summary>
+    private static void WriteDeps(ref WireWriter w, ChunkFlags flags, VectorClock? deps, VectorClock? previousDeps, bool delta)
     {
         if ((flags & ChunkFlags.First) == 0)
         {
-            w.WriteU8((byte)flags);
             return;
         }
 
         deps ??= VectorClock.Empty;
         if (!delta)
         {
-            w.WriteU8((byte)flags);
             WriteClock(ref w, deps);
             return;
         }
 
-        w.WriteU8((byte)(flags | ChunkFlags.DeltaDeps));
         var b = previousDeps!.EntrySpan;
         var c = deps.EntrySpan;
         var replaced = 0;
@@ -914,7 +962,7 @@ public static class WireCodec
                 if (b[i].Value != c[j].Value)
                 {
                     w.WriteU8((byte)i);
-                    w.WriteVarint(c[j].Value);
+                    w.WriteVarint(ZigZag(c[j].Value, b[i].Value));
                 }
 
                 i++;
@@ -935,6 +983,20 @@ public static class WireCodec
             }
         }
     }
+
+    /// <summary>
+    /// A replaced value as its change from the base value, zigzag-encoded so that small steps either way take one byte:
+    /// 0, -1, 1, -2, 2, ... become 0, 1, 2, 3, 4, ... The arithmetic wraps at 2^64, so every value has exactly one code.
+    /// </summary>
+    internal static ulong ZigZag(ulong value, ulong baseValue)
+    {
+        var change = unchecked((long)(value - baseValue));
+        return unchecked((ulong)((change << 1) ^ (change >> 63)));
+    }
+
+    /// <summary>The inverse of <see cref="ZigZag"/>.</summary>
+    internal static ulong UnZigZag(ulong code, ulong baseValue) =>
+        unchecked(baseValue + (ulong)((long)(code >> 1) ^ -(long)(code & 1)));
 
     internal static int ClockSize(VectorClock clock) => ClockSize(clock.EntrySpan);
 
