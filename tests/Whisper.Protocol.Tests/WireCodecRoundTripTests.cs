@@ -303,6 +303,17 @@ public sealed class WireCodecRoundTripTests
     }
 
     [Fact]
+    public void ChunkContinuingTheStreamBeforeItHasTheDocumentedLayout()
+    {
+        var first = new ChunkFrame(Samples.Carol, 300, ChunkFlags.First | ChunkFlags.Last, Samples.Clock((Samples.Alice, 1)), "hi"u8.ToArray());
+        var next = new ChunkFrame(Samples.Carol, 301, ChunkFlags.Last, null, "!"u8.ToArray());
+
+        var bytes = WireCodec.Encode(Samples.Header, first, next);
+
+        Assert.EndsWith("01" + "0003" + "0a" + "01" + "21", Wire.Hex(bytes), StringComparison.Ordinal); // type, length, Next|Last, payload
+    }
+
+    [Fact]
     public void PrivateChunkHasTheDocumentedLayout()
     {
         var frame = new PrivateChunkFrame(2, ChunkFlags.First, VectorClock.Empty, "y"u8.ToArray());
