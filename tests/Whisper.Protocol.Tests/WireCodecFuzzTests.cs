@@ -60,7 +60,7 @@ public sealed class WireCodecFuzzTests
                 [.. ranges.Select(static r => new SeqRange(r.Item1, r.Item1 + Math.Min(r.Item2, ulong.MaxValue - r.Item1)))])),
         Gen.Select(Gen.Bool, Name, Endpoint, Number, Members, static (r, n, e, b, k) => (Frame)new IntroFrame(r, n, e, b, k)),
         Gen.ULong.Select(static t => (Frame)new PingFrame(t)),
-        Gen.ULong.Select(static t => (Frame)new PongFrame(t)),
+        Gen.Select(Gen.ULong, Gen.ULong).Select(static (t, held) => (Frame)new PongFrame(t, held)),
         Number.Select(static f => (Frame)new LeaveFrame(f)),
         Text.Select(static n => (Frame)new JoinRequestFrame(n)),
         Gen.Select(Endpoint, Members, static (e, m) => (Frame)new JoinAcceptFrame(e, m)),

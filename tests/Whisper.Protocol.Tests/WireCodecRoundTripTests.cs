@@ -303,6 +303,11 @@ public sealed class WireCodecRoundTripTests
     }
 
     [Fact]
+    public void PongHasTheDocumentedLayout() =>
+        Assert.Equal("07" + "000a" + "0102030405060708" + "e821", // type, length, token, held 4328 us as a varint
+            Wire.Hex(WireCodec.Encode(Samples.Header, new PongFrame(0x0102030405060708, 4_328)).AsSpan(WireCodec.HeaderSize)));
+
+    [Fact]
     public void ChunkContinuingTheStreamBeforeItHasTheDocumentedLayout()
     {
         var first = new ChunkFrame(Samples.Carol, 300, ChunkFlags.First | ChunkFlags.Last, Samples.Clock((Samples.Alice, 1)), "hi"u8.ToArray());

@@ -161,6 +161,7 @@ internal static class Samples
         ["intro-with-departed"] = new IntroFrame(false, "carol", V4, 3, [], VectorClock.From([new ClockEntry(Bob, 12), new ClockEntry(Carol, 1)])),
         ["ping"] = new PingFrame(ulong.MaxValue),
         ["pong"] = new PongFrame(0x0102030405060708),
+        ["pong held back"] = new PongFrame(0x0102030405060708, 4_321),
         ["leave"] = new LeaveFrame(1000),
         ["evicted"] = new EvictedFrame(9, 300, Carol),
         ["evicted-alone"] = new EvictedFrame(1, 0, Alice),
@@ -243,6 +244,7 @@ internal static class FrameAssert
                 break;
             case PongFrame e:
                 Assert.Equal(e.Token, ((PongFrame)actual).Token);
+                Assert.Equal(e.HeldMicroseconds, ((PongFrame)actual).HeldMicroseconds);
                 break;
             case LeaveFrame e:
                 Assert.Equal(e.FinalSeq, ((LeaveFrame)actual).FinalSeq);

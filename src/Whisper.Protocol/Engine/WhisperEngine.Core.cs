@@ -149,6 +149,7 @@ public sealed partial class WhisperEngine
                     continue;
                 }
 
+                t = Min(t, Min(p.PingBy, p.PongBy)); // MaxValue unless a heartbeat waits for a datagram to ride on
                 t = Min(t, p.NextPingAt);
                 t = Min(t, p.LastHeard + (!p.HeardIntro ? DownAfterFor(p) : p.Status == MemberStatus.Up ? _options.SuspectAfter : _options.DownAfter));
                 if (Quarantined)
@@ -554,12 +555,14 @@ public sealed partial class WhisperEngine
                     OnIntro(peer, from, i, now);
                     break;
                 case PingFrame ping:
-                    peer.Outbox.Enqueue(new PongFrame(ping.Token));
+                    AnswerPing(peer, ping.Token, now);
                     break;
                 case PongFrame pong:
-                    if (pong.Token <= (ulong)now.Ticks)
+                    if (pong.Token <= (ulong)now.Ticks && pong.HeldMicroseconds <= (ulong)(now.Ticks - (long)pong.Token) / TimeSpan.TicksPerMicrosecond)
                     {
-                        peer.Rtt.AddSample(now - TimeSpan.FromTicks((long)pong.Token));
+                        // The time the answer waited to ride on another datagram is not network: taken off (RFC 9002's
+                        // ack_delay, exact here because the answerer measured it).
+                        peer.Rtt.AddSample(now - TimeSpan.FromTicks((long)pong.Token) - TimeSpan.FromMicroseconds(pong.HeldMicroseconds));
                     }
 
                     OnPongInQuarantine(peer, pong);
@@ -670,9 +673,32 @@ public sealed partial class WhisperEngine
 
             if (pingRound && now + (_options.HeartbeatInterval / 2) >= p.NextPingAt)
             {
-                p.Outbox.Enqueue(new PingFrame((ulong)now.Ticks));
-                p.AckNow = true; // the periodic ack doubles as an anti-entropy digest
                 p.NextPingAt = now + _options.HeartbeatInterval;
+                if (Quarantined)
+                {
+                    p.Outbox.Enqueue(new PingFrame((ulong)now.Ticks));
+                    p.AckNow = true;
+                }
+                else
+                {
+                    // Rides on the next datagram to them, or leaves on its own at PingBy; the periodic ack, which doubles as
+                    // an anti-entropy digest, goes with it either way (TryPollTransmit).
+                    p.PingWaiting = true;
+                    p.PingBy = now + (_options.HeartbeatInterval / 4);
+                }
+            }
+
+            if (p.PingWaiting && now >= p.PingBy)
+            {
+                p.Outbox.Enqueue(new PingFrame((ulong)now.Ticks));
+                p.AckNow = true;
+                ClearPing(p);
+            }
+
+            if (p.PongWaiting && now >= p.PongBy)
+            {
+                p.Outbox.Enqueue(new PongFrame(p.PongToken, HeldMicroseconds(p, now)));
+                ClearPong(p);
             }
 
             if (Quarantined)
@@ -801,7 +827,7 @@ public sealed partial class WhisperEngine
                 return true;
             }
 
-            if (p.AckPending || p.AckNow)
+            if (p.AckPending || p.AckNow || p.PingWaiting)
             {
                 var ack = OutgoingAck(p.PrivContig); // reused: encoded by this poll, never kept
                 var size = WireCodec.FrameSize(ack);
@@ -815,6 +841,8 @@ public sealed partial class WhisperEngine
                     Stats.AcksSent++;
                 }
             }
+
+            RideAlong(p, ref room);
 
             // The chunks of the previous datagram (usually to another member) are copied, not encoded again: from its
             // start, or when this member's datagrams begin elsewhere in that run, after encoding the first one afresh
@@ -890,6 +918,69 @@ public sealed partial class WhisperEngine
         length = 0;
         destination = null;
         return false;
+    }
+
+    /// <summary>
+    /// A ping to <paramref name="p"/> is due, or an answer to its ping: they wait, briefly, for a datagram that goes to
+    /// <paramref name="p"/> anyway (a ping up to a quarter of the heartbeat interval, an answer up to
+    /// <see cref="EngineOptions.MaxAckDelay"/>, telling how long it waited), so that while messages flow heartbeats cost no
+    /// datagram and no wake-up of their own.
+    /// </summary>
+    private void AnswerPing(Peer p, ulong token, TimeSpan now)
+    {
+        if (Quarantined || !p.InView)
+        {
+            p.Outbox.Enqueue(new PongFrame(token));
+            return;
+        }
+
+        p.PongToken = token; // a newer ping while one waits: the newer one is answered
+        p.PingHeardAt = now;
+        p.PongWaiting = true;
+        p.PongBy = now + _options.MaxAckDelay;
+    }
+
+    /// <summary>Adds the heartbeats waiting for <paramref name="p"/> to the datagram being written (see <see cref="AnswerPing"/>).</summary>
+    private void RideAlong(Peer p, ref int room)
+    {
+        if (p.PongWaiting)
+        {
+            var pong = new PongFrame(p.PongToken, HeldMicroseconds(p, _now));
+            var size = WireCodec.FrameSize(pong);
+            if (size <= room)
+            {
+                _writing.Add(pong);
+                room -= size;
+                ClearPong(p);
+            }
+        }
+
+        if (p.PingWaiting)
+        {
+            var ping = new PingFrame((ulong)_now.Ticks);
+            var size = WireCodec.FrameSize(ping);
+            if (size <= room)
+            {
+                _writing.Add(ping);
+                room -= size;
+                ClearPing(p);
+            }
+        }
+    }
+
+    private static ulong HeldMicroseconds(Peer p, TimeSpan now) =>
+        now > p.PingHeardAt ? (ulong)((now - p.PingHeardAt).Ticks / TimeSpan.TicksPerMicrosecond) : 0;
+
+    private static void ClearPing(Peer p)
+    {
+        p.PingWaiting = false;
+        p.PingBy = TimeSpan.MaxValue;
+    }
+
+    private static void ClearPong(Peer p)
+    {
+        p.PongWaiting = false;
+        p.PongBy = TimeSpan.MaxValue;
     }
 
     /// <summary>

@@ -28,6 +28,15 @@ public sealed partial class WhisperEngine
         public TimeSpan LastHeard { get; set; }
         public TimeSpan NextPingAt { get; set; }
 
+        // Heartbeats ride on the next datagram to them when one goes soon (see RideAlong): a ping of ours waiting for one
+        // until PingBy, and the answer to their latest ping waiting until PongBy (the time it waited goes with it).
+        public bool PingWaiting { get; set; }
+        public TimeSpan PingBy { get; set; } = TimeSpan.MaxValue;
+        public bool PongWaiting { get; set; }
+        public ulong PongToken { get; set; }
+        public TimeSpan PingHeardAt { get; set; }
+        public TimeSpan PongBy { get; set; } = TimeSpan.MaxValue;
+
         // What they reported receiving (contiguous) per broadcast origin; drives retransmission, relay and stability.
         // The dictionary holds every origin they named; the slot array mirrors it for the streams we have, so the
         // per-datagram stability update reads an array instead of a dictionary per member and stream.

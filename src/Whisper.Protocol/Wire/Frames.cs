@@ -365,11 +365,15 @@ public sealed record PingFrame(ulong Token) : Frame
     public override string Describe() => $"Ping {Token}";
 }
 
-public sealed record PongFrame(ulong Token) : Frame
+/// <summary>
+/// The answer to a <see cref="PingFrame"/>: its token, and how long the answerer held the answer back to send it with
+/// other frames (<see cref="HeldMicroseconds"/>), which the pinger takes off its round-trip sample.
+/// </summary>
+public sealed record PongFrame(ulong Token, ulong HeldMicroseconds = 0) : Frame
 {
     public override FrameType Type => FrameType.Pong;
 
-    public override string Describe() => $"Pong {Token}";
+    public override string Describe() => HeldMicroseconds == 0 ? $"Pong {Token}" : $"Pong {Token} held={HeldMicroseconds}us";
 }
 
 /// <summary>Graceful leave: the sender's broadcast stream ends at <see cref="FinalSeq"/>.</summary>

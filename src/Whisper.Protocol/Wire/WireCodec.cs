@@ -147,7 +147,7 @@ public static class WireCodec
                 case FrameType.Nack: frame = ReadNack(ref br); break;
                 case FrameType.Intro: frame = ReadIntro(ref br); break;
                 case FrameType.Ping: frame = br.TryReadU64(out var ping) ? new PingFrame(ping) : null; break;
-                case FrameType.Pong: frame = br.TryReadU64(out var pong) ? new PongFrame(pong) : null; break;
+                case FrameType.Pong: frame = br.TryReadU64(out var pong) && br.TryReadVarint(out var held) ? new PongFrame(pong, held) : null; break;
                 case FrameType.Leave: frame = br.TryReadVarint(out var fin) ? new LeaveFrame(fin) : null; break;
                 case FrameType.Evicted: frame = ReadEvicted(ref br); break;
                 case FrameType.JoinRequest: frame = ReadJoinRequest(ref br); break;
@@ -738,6 +738,7 @@ public static class WireCodec
                 break;
             case PongFrame p:
                 w.WriteU64(p.Token);
+                w.WriteVarint(p.HeldMicroseconds);
                 break;
             case LeaveFrame l:
                 w.WriteVarint(l.FinalSeq);
@@ -841,7 +842,7 @@ public static class WireCodec
         IntroFrame i => 1 + WireWriter.ShortStringSize(i.Name) + WireWriter.EndpointSize(i.Endpoint) + WireWriter.VarintSize(i.BaseSeq) + MembersSize(i.Known)
             + ClockSize(i.Departed ?? VectorClock.Empty) + WireWriter.VarintSize(i.Seniority),
         PingFrame => 8,
-        PongFrame => 8,
+        PongFrame p => 8 + WireWriter.VarintSize(p.HeldMicroseconds),
         LeaveFrame l => WireWriter.VarintSize(l.FinalSeq),
         EvictedFrame e => 1 + WireWriter.VarintSize(e.SeniorSeniority) + 8,
         JoinRequestFrame j => WireWriter.ShortStringSize(j.Name),
