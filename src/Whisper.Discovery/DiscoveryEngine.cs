@@ -127,7 +127,7 @@ public sealed class DiscoveryEngine
                 case JoinRequestFrame join: OnJoinRequest(header.From, from, join); break;
                 case LeaseFrame lease: OnLease(header.From, from, lease); break;
                 case LeaveFrame: OnLeave(header.From); break;
-                case PongFrame: OnProofOfLife(header.From); break;
+                case PongFrame pong: OnProbeAnswered(header.From, pong.Token); break;
                 default: Stats.IgnoredFrames++; break;
             }
         }
@@ -196,7 +196,7 @@ public sealed class DiscoveryEngine
             }
 
             Stats.DuplicateJoinRequests++;
-            OnProofOfLife(id); // a member still asking is alive
+            OnSignOfLife(id); // a member still asking is alive
             existing.Expires = _now + _options.LeaseTimeout;
             Accept(id, from, existing.Record.Endpoint);
             return;
@@ -280,7 +280,7 @@ public sealed class DiscoveryEngine
             }
 
             Stats.LeasesRenewed++;
-            OnProofOfLife(id);
+            OnSignOfLife(id);
             ForgetReportedGone(id, lease.View);
             RelearnFromView(id, lease.View);
             return;
@@ -313,8 +313,10 @@ public sealed class DiscoveryEngine
     /// <summary>
     /// A newcomer wants the name of a live member: a restarted process under the same name, or a real clash.
     /// The holder is always asked to prove it is alive (a live one answers within a round trip, so a real clash
-    /// is refused at the newcomer's next retry); pings and lease renewals both count. If it stays silent
-    /// for <see cref="DiscoveryOptions.ProbeTimeout"/> it is proven dead and the newcomer takes its name.
+    /// is refused at the newcomer's next retry). Proof is a pong to one of this probe's pings, or a lease or
+    /// request that arrives at least <see cref="ProbeGrace"/> after the probe began: a crashed holder's last lease
+    /// can still be in flight when its successor asks, and must not make the dead holder look alive. If it gives
+    /// no proof for <see cref="DiscoveryOptions.ProbeTimeout"/> it is proven dead and the newcomer takes its name.
     /// </summary>
     private HolderState CheckHolder(int index)
     {
@@ -326,35 +328,57 @@ public sealed class DiscoveryEngine
                 return HolderState.Alive;
             }
 
-            if (_now >= probe.Deadline)
+            if (_now < probe.Deadline)
             {
-                _probes.Remove(holder.Id);
+                if (_now >= probe.NextPingAt)
+                {
+                    PingHolder(holder, probe);
+                }
+
+                return HolderState.Probing;
+            }
+
+            _probes.Remove(holder.Id);
+            if (probe.LastProofOfLife is null)
+            {
                 return HolderState.Dead;
             }
 
-            if (_now >= probe.NextPingAt)
-            {
-                PingHolder(holder, probe);
-            }
-
-            return HolderState.Probing;
+            // an earlier probe found it alive, and it has been quiet since: ask afresh below
         }
 
-        probe = new Probe { Deadline = _now + _options.ProbeTimeout };
+        probe = new Probe { Started = _now, Deadline = _now + _options.ProbeTimeout };
         _probes[holder.Id] = probe;
         PingHolder(holder, probe);
         return HolderState.Probing;
     }
 
+    /// <summary>How late after a probe began a lease or request from the holder proves it alive: a ping interval.</summary>
+    private TimeSpan ProbeGrace => _options.ProbeTimeout / 6;
+
     private void PingHolder(MemberRecord holder, Probe probe)
     {
-        probe.NextPingAt = _now + (_options.ProbeTimeout / 6);
+        probe.NextPingAt = _now + ProbeGrace;
         Enqueue(holder.Endpoint, holder.Id, new PingFrame((ulong)_now.Ticks));
     }
 
-    private void OnProofOfLife(MemberId id)
+    /// <summary>A pong proves life only if it answers a ping of the current probe (the token is our clock when it left).</summary>
+    private void OnProbeAnswered(MemberId id, ulong token)
     {
-        if (_probes.TryGetValue(id, out var probe))
+        if (_probes.TryGetValue(id, out var probe) && token >= (ulong)probe.Started.Ticks && token <= (ulong)_now.Ticks)
+        {
+            probe.LastProofOfLife = _now;
+        }
+        else
+        {
+            Stats.IgnoredFrames++; // unasked, stale or forged
+        }
+    }
+
+    /// <summary>A lease or request from a probed holder: proof only once anything sent before the probe began has had time to arrive.</summary>
+    private void OnSignOfLife(MemberId id)
+    {
+        if (_probes.TryGetValue(id, out var probe) && _now - probe.Started >= ProbeGrace)
         {
             probe.LastProofOfLife = _now;
         }
@@ -369,6 +393,7 @@ public sealed class DiscoveryEngine
 
     private sealed class Probe
     {
+        public TimeSpan Started { get; init; }
         public TimeSpan Deadline { get; set; }
         public TimeSpan NextPingAt { get; set; }
         public TimeSpan? LastProofOfLife { get; set; }

@@ -77,13 +77,87 @@ public sealed class LeaseTests
         var h = new EngineHarness();
         h.Join(1, "alice", 5001);
         h.Now = S(1);
-        Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+        var ping = Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
         h.Now = S(1.1);
 
-        h.Send(1, 5001, new PongFrame(1));
+        h.Send(1, 5001, new PongFrame(ping.Token));
         var answer = h.Join(2, "alice", 5002);
 
         Assert.Equal(DenyReason.NameTaken, answer.Deny.Reason);
+        Assert.Equal([Record(1, "alice", 5001)], h.Members);
+    }
+
+    [Fact]
+    public void ALeaseTheCrashedHolderSentBeforeTheProbeBeganDoesNotKeepItsName()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Now = S(1);
+        Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame); // restarted on another port
+        h.Now = S(1.04);
+        h.Lease(1, "alice", 5001); // its last lease, delayed 40 ms on the way: sent before the crash
+
+        h.Now = S(1.3);
+        Assert.All(h.Send(2, 5002, new JoinRequestFrame("alice")), r => Assert.IsType<PingFrame>(r.Frame)); // still probing
+        h.Now = S(2.6);
+        var answer = h.Join(2, "alice", 5002);
+
+        Assert.IsType<JoinAcceptFrame>(answer.Frame);
+        Assert.Equal([Record(2, "alice", 5002)], h.Members);
+    }
+
+    [Fact]
+    public void APongToAPingFromBeforeTheProbeProvesNothing()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Now = S(1);
+        Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+        h.Now = S(1.1);
+
+        h.Send(1, 5001, new PongFrame((ulong)S(0.5).Ticks)); // a stale (or forged) answer
+        h.Send(1, 5001, new PongFrame((ulong)S(9).Ticks)); // an answer to a ping not yet sent
+        h.Now = S(2.6);
+        var answer = h.Join(2, "alice", 5002);
+
+        Assert.IsType<JoinAcceptFrame>(answer.Frame);
+        Assert.Equal(2, h.Engine.Stats.IgnoredFrames);
+    }
+
+    [Fact]
+    public void ALeaseArrivingWellAfterTheProbeBeganProvesTheHolderAlive()
+    {
+        var h = new EngineHarness();
+        h.Join(1, "alice", 5001);
+        h.Now = S(1);
+        Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+        h.Now = S(1.5);
+
+        h.Lease(1, "alice", 5001); // every pong lost, but the holder's next lease gets through
+        var answer = h.Join(2, "alice", 5002);
+
+        Assert.Equal(DenyReason.NameTaken, answer.Deny.Reason);
+        Assert.Equal([Record(1, "alice", 5001)], h.Members);
+    }
+
+    [Fact]
+    public void AHolderFoundAliveOnceIsAskedAgainNotDeclaredDeadWhenItsNameIsNextWanted()
+    {
+        var h = new EngineHarness(new DiscoveryOptions { LeaseTimeout = S(30) });
+        h.Join(1, "alice", 5001);
+        h.Now = S(1);
+        var ping = Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+        h.Send(1, 5001, new PongFrame(ping.Token));
+        Assert.Equal(DenyReason.NameTaken, h.Join(2, "alice", 5002).Deny.Reason);
+
+        h.Now = S(10); // the holder's leases were lost for a while; someone else wants the name
+        var again = Assert.Single(h.Send(3, 5003, new JoinRequestFrame("alice")));
+
+        var ping2 = Assert.IsType<PingFrame>(again.Frame);
+        Assert.Equal(Ep(5001), again.To);
+        h.Now = S(10.1);
+        h.Send(1, 5001, new PongFrame(ping2.Token));
+        Assert.Equal(DenyReason.NameTaken, h.Join(3, "alice", 5003).Deny.Reason);
         Assert.Equal([Record(1, "alice", 5001)], h.Members);
     }
 
