@@ -2025,13 +2025,23 @@ public sealed partial class WhisperEngine
             {
                 if (o.NackAt == TimeSpan.MaxValue)
                 {
-                    o.NackAt = now + ReorderDelay(o.Id);
+                    // A run of gaps begins: everything missing is asked for after the reorder delay.
+                    o.NackAt = o.NackRepeatAt = now + ReorderDelay(o.Id);
+                    o.NackFreshAt = TimeSpan.MaxValue;
                     o.NackAttempts = 0;
+                    o.NackedThrough = o.FreshScannedThrough = o.Contig;
+                }
+                else if (o.NackFreshAt == TimeSpan.MaxValue && HasFreshGap(o))
+                {
+                    // A busy stream under steady loss is never gap-free: a gap that opened after the last request is new
+                    // loss and is asked for after the reorder delay too, not at the repeat timeout of the older ones.
+                    o.NackFreshAt = now + ReorderDelay(o.Id);
+                    o.NackAt = Min(o.NackRepeatAt, o.NackFreshAt);
                 }
             }
             else
             {
-                o.NackAt = TimeSpan.MaxValue;
+                o.NackAt = o.NackRepeatAt = o.NackFreshAt = TimeSpan.MaxValue;
             }
         }
 
@@ -2092,26 +2102,60 @@ public sealed partial class WhisperEngine
     {
         if (!o.BaseKnown || o.Highest <= o.Contig)
         {
-            o.NackAt = TimeSpan.MaxValue;
+            o.NackAt = o.NackRepeatAt = o.NackFreshAt = TimeSpan.MaxValue;
             return;
         }
 
         var target = ChooseHolder(o);
         if (target is null)
         {
-            o.NackAt = now + _options.HeartbeatInterval; // nobody known to hold it yet; acks will tell
+            o.NackAt = o.NackRepeatAt = now + _options.HeartbeatInterval; // nobody known to hold it yet; acks will tell
+            o.NackFreshAt = TimeSpan.MaxValue;
             return;
         }
 
-        var ranges = MissingRanges(o.Contig, o.Highest, o.Chunks.ContainsKey);
+        var full = now >= o.NackRepeatAt;
+        var ranges = MissingRanges(full ? o.Contig : Math.Max(o.Contig, o.NackedThrough), o.Highest, o.Chunks.ContainsKey);
         if (ranges.Count > 0)
         {
             target.Outbox.Enqueue(new NackFrame(StreamKind.Broadcast, o.Id, ranges));
             Stats.NacksSent++;
         }
 
-        o.NackAttempts++;
-        o.NackAt = now + target.Rtt.RetransmitTimeout(Math.Min(o.NackAttempts - 1, 4));
+        o.NackedThrough = o.FreshScannedThrough = Math.Max(o.NackedThrough, ranges.Count > 0 ? ranges[^1].Last : o.Highest);
+        o.NackFreshAt = TimeSpan.MaxValue;
+        if (full)
+        {
+            if (o.NackAttempts > 0 && o.Contig > o.NackedAtContig)
+            {
+                // The stream moved since the last full request: repairs are arriving, so what is still missing is not a
+                // request going unanswered. Backing off as if it were stalled busy streams for up to 16 timeouts.
+                o.NackAttempts = 0;
+            }
+
+            o.NackedAtContig = o.Contig;
+            o.NackAttempts++;
+            o.NackRepeatAt = now + target.Rtt.RetransmitTimeout(Math.Min(o.NackAttempts - 1, 4));
+        }
+
+        o.NackAt = Min(o.NackRepeatAt, o.NackFreshAt);
+    }
+
+    /// <summary>Whether a chunk above everything asked for so far is missing (scans only what it has not looked at before).</summary>
+    private static bool HasFreshGap(OriginStream o)
+    {
+        var from = Math.Max(Math.Max(o.NackedThrough, o.FreshScannedThrough), o.Contig) + 1;
+        for (var seq = from; seq <= o.Highest; seq++)
+        {
+            if (!o.Chunks.ContainsKey(seq))
+            {
+                return true;
+            }
+
+            o.FreshScannedThrough = seq;
+        }
+
+        return false;
     }
 
     private void SendPrivateNack(Peer p, TimeSpan now)

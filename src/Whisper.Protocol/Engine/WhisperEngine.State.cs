@@ -169,8 +169,25 @@ public sealed partial class WhisperEngine
 
         /// <summary>Received (or, for our own stream, sent) chunks above <see cref="Stable"/>. Pooled: this dictionary owns them, and a chunk goes back to the engine's pool exactly when it leaves it (stability or retirement).</summary>
         public SeqMap<ChunkFrame> Chunks { get; } = new();
+        /// <summary>When this stream's next negative ack is due: the earlier of <see cref="NackRepeatAt"/> and <see cref="NackFreshAt"/>.</summary>
         public TimeSpan NackAt { get; set; } = TimeSpan.MaxValue;
+
+        /// <summary>When everything still missing is asked for again (a timeout after the last full request, with backoff).</summary>
+        public TimeSpan NackRepeatAt { get; set; } = TimeSpan.MaxValue;
+
+        /// <summary>When the gaps that opened above <see cref="NackedThrough"/> since the last request are asked for (after the reorder delay).</summary>
+        public TimeSpan NackFreshAt { get; set; } = TimeSpan.MaxValue;
+
+        /// <summary>Every chunk missing at or below this was asked for at least once in the current run of gaps.</summary>
+        public ulong NackedThrough { get; set; }
+
+        /// <summary>Chunks up to this (above <see cref="NackedThrough"/>) were looked at for fresh gaps and found present.</summary>
+        public ulong FreshScannedThrough { get; set; }
+
         public int NackAttempts { get; set; }
+
+        /// <summary><see cref="Contig"/> when the last full negative ack of this stream left: a later round that finds it higher was answered.</summary>
+        public ulong NackedAtContig { get; set; }
         public MemberId HolderHint { get; set; }
         public bool Blocked { get; set; }
 
