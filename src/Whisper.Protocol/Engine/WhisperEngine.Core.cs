@@ -2540,6 +2540,21 @@ public sealed partial class WhisperEngine
         }
 
         peer.PrivHighest = Math.Max(peer.PrivHighest, c.Seq);
+        if (c.Deps is { } deps)
+        {
+            // As with a broadcast's deps: the sender delivered these, so the streams have them (and the sender holds them
+            // until they are stable). Without this, a broadcast only the sender (since crashed) and its origin (crashed too)
+            // had could look complete here, its stream retire, and the retired entry count as satisfied for this message.
+            var k = 0;
+            foreach (var e in deps.EntrySpan)
+            {
+                if (NextOrigin(ref k, e.Member) is { BaseKnown: true } d && e.Value > d.Highest)
+                {
+                    d.Highest = e.Value;
+                    d.HolderHint = peer.Id;
+                }
+            }
+        }
     }
 
     // ------------------------------------------------------------------ delivery
