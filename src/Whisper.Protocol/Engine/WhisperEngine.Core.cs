@@ -2380,6 +2380,7 @@ public sealed partial class WhisperEngine
     /// One step of a merge walk over <see cref="_originsById"/> for ids visited in ascending order: moves
     /// <paramref name="k"/> to <paramref name="id"/>'s place and returns its stream, or null when there is none.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)] // called per clock entry on every chunk
     private OriginStream? NextOrigin(ref int k, MemberId id)
     {
         var sorted = _originsById;

@@ -884,8 +884,14 @@ public static class WireCodec
     /// <summary>Encoded size of a chunk's deps: as a delta against <paramref name="previousDeps"/> when possible and shorter.</summary>
     private static int DepsSize(VectorClock deps, VectorClock? previousDeps, out bool delta)
     {
-        var full = ClockSize(deps);
         var deltaSize = previousDeps is null ? -1 : DeltaClockSize(previousDeps, deps);
+        if (deltaSize >= 0 && deltaSize < 1 + (9 * deps.EntrySpan.Length))
+        {
+            delta = true; // shorter than any full encoding of this many entries (each takes 8 + at least 1 bytes)
+            return deltaSize;
+        }
+
+        var full = ClockSize(deps);
         delta = deltaSize >= 0 && deltaSize < full;
         return delta ? deltaSize : full;
     }

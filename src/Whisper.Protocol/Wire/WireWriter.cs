@@ -85,17 +85,8 @@ internal ref struct WireWriter
         return endpoint.Address.TryWriteBytes(scratch, out var written) ? written : 16;
     }
 
-    public static int VarintSize(ulong value)
-    {
-        var size = 1;
-        while (value >= 0x80)
-        {
-            value >>= 7;
-            size++;
-        }
-
-        return size;
-    }
+    /// <summary>Bytes <see cref="WriteVarint"/> takes: one per started group of 7 significant bits (without a loop: it runs for every clock entry measured).</summary>
+    public static int VarintSize(ulong value) => (System.Numerics.BitOperations.Log2(value | 1) / 7) + 1;
 
     public static int ShortStringSize(string value) => 1 + Encoding.UTF8.GetByteCount(value);
 
