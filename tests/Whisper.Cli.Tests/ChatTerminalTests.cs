@@ -189,8 +189,10 @@ public sealed class ChatTerminalTests : IDisposable
         using (var chat = Process.GetProcessById(pid))
         {
             chat.Kill(); // SIGKILL: no graceful leave, no flush, no dispose
-            Assert.True(chat.WaitForExit((int)Wait.TotalMilliseconds), "the chat did not die after SIGKILL");
         }
+
+        // tmux, its parent, reaps it and marks the pane dead (waiting on a process that is not our child can outlast that)
+        WaitUntil(() => !SessionAlive(alice), alice, "the chat to die after SIGKILL");
 
         using var store = HistoryStore.Open(Path.Combine(_dir, "alice"));
         var stored = store.Load(HistoryStore.GroupKey("server", $"127.0.0.1:{port}"), "alice");
@@ -240,7 +242,9 @@ public sealed class ChatTerminalTests : IDisposable
         var contact = server is { } p ? $" --server 127.0.0.1:{p}" : string.Empty;
         var command = $"exec dotnet {Whisper} chat --name {name}{contact} --data-dir {_dir}/{name}";
         var environment = defaultPort is { } d ? new[] { "-e", $"{ChatCommand.DiscoveryPortVariable}={d}" } : [];
-        Run(["new-session", "-d", "-s", session, "-x", "110", "-y", "30", .. environment, command]);
+        // remain-on-exit: a chat that ends (a /quit, or an error before its window opens) leaves its last screen and its
+        // exit status in the pane, so a failing wait shows why instead of an empty pane.
+        Run(["new-session", "-d", "-s", session, "-x", "110", "-y", "30", .. environment, command, ";", "set-option", "-t", session, "remain-on-exit", "on"]);
         return session;
     }
 
@@ -303,10 +307,13 @@ public sealed class ChatTerminalTests : IDisposable
             Thread.Sleep(100);
         }
 
-        Assert.Fail($"waited {Wait.TotalSeconds} s for {what} in {session}; the pane shows:\n{Capture(session)}");
+        var ended = SessionAlive(session) ? string.Empty : $" (its chat has ended, status {Run("display-message", "-p", "-t", session, "#{pane_dead_status}").Output.Trim()})";
+        Assert.Fail($"waited {Wait.TotalSeconds} s for {what} in {session}{ended}; the pane shows:\n{Capture(session)}");
     }
 
-    private static bool SessionAlive(string session) => Run("has-session", "-t", session).ExitCode == 0;
+    /// <summary>Whether the session's chat still runs (with remain-on-exit the session outlives it as a dead pane).</summary>
+    private static bool SessionAlive(string session) =>
+        Run("has-session", "-t", session).ExitCode == 0 && Run("display-message", "-p", "-t", session, "#{pane_dead}").Output.Trim() != "1";
 
     private static string Capture(string session) => Run("capture-pane", "-p", "-t", session).Output;
 
