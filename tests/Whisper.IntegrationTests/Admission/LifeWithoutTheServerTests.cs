@@ -74,6 +74,7 @@ public sealed class LifeWithoutTheServerTests(ITestOutputHelper output)
             a.Private("b", after + "-private");
             await DeliveredAsync(b, after);
             await DeliveredAsync(b, after + "-private");
+            await DeliveredAsync(a, after); // a's own delivery line can reach its transcript after b's: check a once it is there
 
             var expected = new[] { fromA, fromB, lastFromC, after };
             AssertNone(
