@@ -620,6 +620,7 @@ public sealed partial class WhisperEngine
     public void OnTimeout(TimeSpan now)
     {
         Advance(now);
+        ReviewDeliveryBuffers(now);
         if (State is EngineState.Idle or EngineState.Left or EngineState.Denied or EngineState.Evicted)
         {
             return;

@@ -9,11 +9,23 @@ namespace Whisper.Protocol.Engine;
 public sealed partial class WhisperEngine
 {
     private readonly FramePool _pool = new();
-    private readonly Queue<PendingDelivery> _deliveries = new();
-    private byte[] _deliveryBytes = new byte[16 * 1024];
+    private const int InitialDeliveryBytes = 16 * 1024;
+    private const int InitialDeliveryDeps = 256;
+    private const int InitialDeliveries = 64;
+
+    /// <summary>How often buffers grown for a burst of deliveries are reviewed (and shrunk when the burst is over).</summary>
+    private static readonly TimeSpan DeliveryBufferReview = TimeSpan.FromSeconds(10);
+
+    private Queue<PendingDelivery> _deliveries = new(InitialDeliveries);
+    private int _deliveriesCapacity = InitialDeliveries;
+    private byte[] _deliveryBytes = new byte[InitialDeliveryBytes];
     private int _deliveryBytesUsed;
-    private ClockEntry[] _deliveryDeps = new ClockEntry[256];
+    private ClockEntry[] _deliveryDeps = new ClockEntry[InitialDeliveryDeps];
     private int _deliveryDepsUsed;
+    private int _deliveryBytesPeak;
+    private int _deliveryDepsPeak;
+    private int _deliveriesPeak;
+    private TimeSpan _deliveryReviewAt;
     private ClockEntry[] _depsScratch = new ClockEntry[VectorClock.MaxEntries];
     private ClockEntry[] _ackScratch = new ClockEntry[VectorClock.MaxEntries];
     private readonly ReusableAck _outgoingAck = new();
@@ -87,8 +99,49 @@ public sealed partial class WhisperEngine
         var payload = _deliveryBytes.AsSpan(_deliveryBytesUsed, length);
         _deliveryBytesUsed += length;
         _deliveryDepsUsed += deps.Length;
+        _deliveryBytesPeak = Math.Max(_deliveryBytesPeak, _deliveryBytesUsed);
+        _deliveryDepsPeak = Math.Max(_deliveryDepsPeak, _deliveryDepsUsed);
+        _deliveriesPeak = Math.Max(_deliveriesPeak, _deliveries.Count);
+        _deliveriesCapacity = Math.Max(_deliveriesCapacity, _deliveries.Count);
         _events.Enqueue(DeliveryMarker.Instance);
         return payload;
+    }
+
+    /// <summary>Internal sizes of the delivery buffers (bytes of payload, deps entries, queue entries), for tests.</summary>
+    internal (int Bytes, int Deps, int Deliveries) DeliveryBufferSizes => (_deliveryBytes.Length, _deliveryDeps.Length, _deliveriesCapacity);
+
+    /// <summary>
+    /// The delivery buffers double to hold the largest burst one delivery pass produced (a repaired gap can release a
+    /// whole window at once) and would keep that size for good. Every <see cref="DeliveryBufferReview"/>, with nothing
+    /// waiting for the application, a buffer more than four times what the period used goes back to twice that (at least
+    /// its initial size): a steady load keeps its buffers, a past burst stops holding memory.
+    /// </summary>
+    private void ReviewDeliveryBuffers(TimeSpan now)
+    {
+        if (now < _deliveryReviewAt || _deliveries.Count != 0)
+        {
+            return;
+        }
+
+        _deliveryReviewAt = now + DeliveryBufferReview;
+        if (_deliveryBytes.Length > 4 * Math.Max(_deliveryBytesPeak, InitialDeliveryBytes))
+        {
+            _deliveryBytes = new byte[Math.Max(InitialDeliveryBytes, 2 * _deliveryBytesPeak)];
+        }
+
+        if (_deliveryDeps.Length > 4 * Math.Max(_deliveryDepsPeak, InitialDeliveryDeps))
+        {
+            _deliveryDeps = new ClockEntry[Math.Max(InitialDeliveryDeps, 2 * _deliveryDepsPeak)];
+        }
+
+        if (_deliveriesCapacity > 4 * Math.Max(_deliveriesPeak, InitialDeliveries))
+        {
+            _deliveriesCapacity = Math.Max(InitialDeliveries, 2 * _deliveriesPeak);
+            _deliveries = new Queue<PendingDelivery>(_deliveriesCapacity);
+        }
+
+        _deliveryBytesUsed = _deliveryDepsUsed = 0; // nothing is waiting: every view handed out is out of date
+        _deliveryBytesPeak = _deliveryDepsPeak = _deliveriesPeak = 0;
     }
 
     /// <summary>Copies a complete message's chunks, in order, into a new delivery.</summary>
