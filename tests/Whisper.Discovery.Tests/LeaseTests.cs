@@ -9,6 +9,14 @@ public sealed class LeaseTests
 {
     private static TimeSpan S(double seconds) => TimeSpan.FromSeconds(seconds);
 
+    /// <summary>alice (id 1, port 5001) holds her name; at 1 s id 2 on port 5002 asks for it and the server pings her.</summary>
+    private static PingFrame AliceHeldAndAskedForAtOneSecond(EngineHarness h)
+    {
+        h.Join(1, "alice", 5001);
+        h.Now = S(1);
+        return Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+    }
+
     [Fact]
     public void AnAdmittedMembersLeaseRunsForTheLeaseTimeout()
     {
@@ -75,9 +83,7 @@ public sealed class LeaseTests
     public void ANameHeldByAMemberThatAnswersTheProbeStaysTaken()
     {
         var h = new EngineHarness();
-        h.Join(1, "alice", 5001);
-        h.Now = S(1);
-        var ping = Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+        var ping = AliceHeldAndAskedForAtOneSecond(h);
         h.Now = S(1.1);
 
         h.Send(1, 5001, new PongFrame(ping.Token));
@@ -91,9 +97,7 @@ public sealed class LeaseTests
     public void ALeaseTheCrashedHolderSentBeforeTheProbeBeganDoesNotKeepItsName()
     {
         var h = new EngineHarness();
-        h.Join(1, "alice", 5001);
-        h.Now = S(1);
-        Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame); // restarted on another port
+        AliceHeldAndAskedForAtOneSecond(h); // restarted on another port
         h.Now = S(1.04);
         h.Lease(1, "alice", 5001); // its last lease, delayed 40 ms on the way: sent before the crash
 
@@ -110,9 +114,7 @@ public sealed class LeaseTests
     public void APongToAPingFromBeforeTheProbeProvesNothing()
     {
         var h = new EngineHarness();
-        h.Join(1, "alice", 5001);
-        h.Now = S(1);
-        Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+        AliceHeldAndAskedForAtOneSecond(h);
         h.Now = S(1.1);
 
         h.Send(1, 5001, new PongFrame((ulong)S(0.5).Ticks)); // a stale (or forged) answer
@@ -128,9 +130,7 @@ public sealed class LeaseTests
     public void ALeaseArrivingWellAfterTheProbeBeganProvesTheHolderAlive()
     {
         var h = new EngineHarness();
-        h.Join(1, "alice", 5001);
-        h.Now = S(1);
-        Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+        AliceHeldAndAskedForAtOneSecond(h);
         h.Now = S(1.5);
 
         h.Lease(1, "alice", 5001); // every pong lost, but the holder's next lease gets through
@@ -144,9 +144,7 @@ public sealed class LeaseTests
     public void AHolderFoundAliveOnceIsAskedAgainNotDeclaredDeadWhenItsNameIsNextWanted()
     {
         var h = new EngineHarness(new DiscoveryOptions { LeaseTimeout = S(30) });
-        h.Join(1, "alice", 5001);
-        h.Now = S(1);
-        var ping = Assert.IsType<PingFrame>(Assert.Single(h.Send(2, 5002, new JoinRequestFrame("alice"))).Frame);
+        var ping = AliceHeldAndAskedForAtOneSecond(h);
         h.Send(1, 5001, new PongFrame(ping.Token));
         Assert.Equal(DenyReason.NameTaken, h.Join(2, "alice", 5002).Deny.Reason);
 

@@ -1808,18 +1808,29 @@ public sealed partial class WhisperEngine
 
         if (c.HasDeps)
         {
-            var k = 0;
-            foreach (var e in c.DepsSpan) // sorted by id, like _originsById: one merge walk
-            {
-                if (NextOrigin(ref k, e.Member) is { BaseKnown: true } d && e.Value > d.Highest)
-                {
-                    d.Highest = e.Value;
-                    d.HolderHint = from.Id; // the sender delivered it, so it holds it until stable
-                }
-            }
+            LearnFromDeps(c.DepsSpan, from);
         }
 
         _ = now;
+    }
+
+    /// <summary>
+    /// A message's dependency clock is what its sender delivered: the named streams go at least that far, and the sender
+    /// holds those chunks until they are stable. Broadcasts and private messages both teach it; without the private case,
+    /// a broadcast only crashed members had could look complete here, its stream retire, and the retired entry count as
+    /// satisfied for a private message that depends on it.
+    /// </summary>
+    private void LearnFromDeps(ReadOnlySpan<ClockEntry> deps, Peer sender)
+    {
+        var k = 0;
+        foreach (var e in deps) // sorted by id, like _originsById: one merge walk
+        {
+            if (NextOrigin(ref k, e.Member) is { BaseKnown: true } d && e.Value > d.Highest)
+            {
+                d.Highest = e.Value;
+                d.HolderHint = sender.Id;
+            }
+        }
     }
 
     private void OnAck(Peer peer, AckFrame ack, TimeSpan now)
@@ -2544,18 +2555,7 @@ public sealed partial class WhisperEngine
         peer.PrivHighest = Math.Max(peer.PrivHighest, c.Seq);
         if (c.Deps is { } deps)
         {
-            // As with a broadcast's deps: the sender delivered these, so the streams have them (and the sender holds them
-            // until they are stable). Without this, a broadcast only the sender (since crashed) and its origin (crashed too)
-            // had could look complete here, its stream retire, and the retired entry count as satisfied for this message.
-            var k = 0;
-            foreach (var e in deps.EntrySpan)
-            {
-                if (NextOrigin(ref k, e.Member) is { BaseKnown: true } d && e.Value > d.Highest)
-                {
-                    d.Highest = e.Value;
-                    d.HolderHint = peer.Id;
-                }
-            }
+            LearnFromDeps(deps.EntrySpan, peer);
         }
     }
 

@@ -124,24 +124,31 @@ public sealed partial class WhisperEngine
         }
 
         _deliveryReviewAt = now + DeliveryBufferReview;
-        if (_deliveryBytes.Length > 4 * Math.Max(_deliveryBytesPeak, InitialDeliveryBytes))
+        if (Oversized(_deliveryBytes.Length, _deliveryBytesPeak, InitialDeliveryBytes, out var bytes))
         {
-            _deliveryBytes = new byte[Math.Max(InitialDeliveryBytes, 2 * _deliveryBytesPeak)];
+            _deliveryBytes = new byte[bytes];
         }
 
-        if (_deliveryDeps.Length > 4 * Math.Max(_deliveryDepsPeak, InitialDeliveryDeps))
+        if (Oversized(_deliveryDeps.Length, _deliveryDepsPeak, InitialDeliveryDeps, out var deps))
         {
-            _deliveryDeps = new ClockEntry[Math.Max(InitialDeliveryDeps, 2 * _deliveryDepsPeak)];
+            _deliveryDeps = new ClockEntry[deps];
         }
 
-        if (_deliveriesCapacity > 4 * Math.Max(_deliveriesPeak, InitialDeliveries))
+        if (Oversized(_deliveriesCapacity, _deliveriesPeak, InitialDeliveries, out var entries))
         {
-            _deliveriesCapacity = Math.Max(InitialDeliveries, 2 * _deliveriesPeak);
-            _deliveries = new Queue<PendingDelivery>(_deliveriesCapacity);
+            _deliveriesCapacity = entries;
+            _deliveries = new Queue<PendingDelivery>(entries);
         }
 
         _deliveryBytesUsed = _deliveryDepsUsed = 0; // nothing is waiting: every view handed out is out of date
         _deliveryBytesPeak = _deliveryDepsPeak = _deliveriesPeak = 0;
+    }
+
+    /// <summary>A buffer of <paramref name="length"/> is oversized when above four times its period's peak (and its initial size); it shrinks to twice the peak.</summary>
+    private static bool Oversized(int length, int peak, int initial, out int size)
+    {
+        size = Math.Max(initial, 2 * peak);
+        return length > 4 * Math.Max(peak, initial);
     }
 
     /// <summary>Copies a complete message's chunks, in order, into a new delivery.</summary>
