@@ -209,14 +209,21 @@ public static class ScenarioRunner
             sampleTimeout = TimeSpan.FromMilliseconds(20); // raw UDP never repairs a loss
         }
 
-        // Warm-up: the same loop untimed for o.Warmup, so that the samples measure tiered-up code (the engine's methods
-        // start as quick JIT code and are recompiled in the background after 30 calls) and warm caches, as the throughput
-        // phase's warm-up does.
-        var warmupEnd = Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency);
-        for (var i = 0; i < o.LatencySamples && Stopwatch.GetTimestamp() < warmupEnd; i++)
+        // Warm-up: the same loop untimed for o.Warmup and then until this process's JIT has been quiet for a while (at
+        // most JitQuiet.MaxExtra longer), so that the samples measure tiered-up code (the engine's methods start as quick
+        // JIT code and are recompiled in the background after 30 calls) and warm caches, as the throughput phase's
+        // warm-up does. Until 2026-12-03 it also stopped after LatencySamples samples (2000: about 0.2 s), and on two
+        // cores the background recompilation, which takes most of a core for a second or two, overlapped the samples
+        // (for Whisper, with far more code than raw UDP, most of them).
+        var warmupStart = Stopwatch.GetTimestamp();
+        var warmupEnd = warmupStart + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency);
+        var jit = new JitQuiet();
+        for (var i = 0; o.LatencySamples > 0 && i < 1_000_000 && !jit.Done(warmupEnd); i++)
         {
-            _ = await SampleAsync(i).ConfigureAwait(false); // each sample is bounded by its timeout, the loop by warmupEnd
+            _ = await SampleAsync(i).ConfigureAwait(false); // each sample is bounded by its timeout, the loop by JitQuiet's cap
         }
+
+        r.Add(new(scenario, "lat_warmup_s", Stopwatch.GetElapsedTime(warmupStart).TotalSeconds, "s"));
 
         var lc0 = mesh is WhisperMesh lm0 ? await lm0.CountersAsync(ct).ConfigureAwait(false) : default;
         using var self = Process.GetCurrentProcess();
@@ -334,7 +341,19 @@ public static class ScenarioRunner
             }
         })).ToArray();
 
+        var tputWarmupStart = Stopwatch.GetTimestamp();
         await Task.Delay(o.Warmup, ct).ConfigureAwait(false);
+        if (mesh is not IExternalCost)
+        {
+            // As in the latency phase: until this process's JIT is quiet (node processes compile on their own).
+            var quiet = new JitQuiet();
+            while (!quiet.Done(Stopwatch.GetTimestamp()))
+            {
+                await Task.Delay(50, ct).ConfigureAwait(false); // bounded by JitQuiet's cap
+            }
+        }
+
+        r.Add(new(scenario, "tput_warmup_s", Stopwatch.GetElapsedTime(tputWarmupStart).TotalSeconds, "s"));
         var proc = Process.GetCurrentProcess();
         var c0 = mesh is WhisperMesh wm0 ? await wm0.CountersAsync(ct).ConfigureAwait(false) : default;
         var d0 = Interlocked.Read(ref deliveries);
@@ -564,5 +583,39 @@ public static class ScenarioRunner
         }
 
         return sb.ToString();
+    }
+}
+
+/// <summary>
+/// Ends a warm-up once the JIT of this process has compiled nothing for <see cref="QuietFor"/> (tiered compilation
+/// recompiles hot methods in the background in batches, about 100 ms after the calls that made them hot), and never
+/// before the warm-up's own end; at most <see cref="MaxExtra"/> past it, so a process that keeps compiling still runs.
+/// </summary>
+internal sealed class JitQuiet
+{
+    public static readonly TimeSpan QuietFor = TimeSpan.FromMilliseconds(300);
+    public static readonly TimeSpan MaxExtra = TimeSpan.FromSeconds(5);
+
+    private long _count = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+    private long _changedAt = Stopwatch.GetTimestamp();
+    private long _cap;
+
+    /// <summary>True once <paramref name="warmupEnd"/> (a Stopwatch timestamp) has passed and the JIT is quiet, or at the cap.</summary>
+    public bool Done(long warmupEnd)
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (_cap == 0)
+        {
+            _cap = warmupEnd + (long)(MaxExtra.TotalSeconds * Stopwatch.Frequency);
+        }
+
+        var count = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+        if (count != _count)
+        {
+            _count = count;
+            _changedAt = now;
+        }
+
+        return now >= _cap || (now >= warmupEnd && Stopwatch.GetElapsedTime(_changedAt, now) >= QuietFor);
     }
 }
