@@ -20,10 +20,12 @@ public readonly record struct NodeCounters(long Sent, long Deliveries, long Data
 /// (<see cref="GCMemoryInfo.HeapSizeBytes"/>: includes young objects and garbage already promoted to gen2), the old
 /// generations (gen2, large and pinned object heaps) after its last generation-2 collection, background or blocking
 /// (what survives a full collection, without the young generations: the leak indicator; 0 before the first), and the
-/// memory the GC has committed; the number of gen2 collections so far; and <see cref="Backlog"/>, the deliveries the node
-/// has queued for the parent's pipe and not yet written.
+/// memory the GC has committed; the number of gen2 collections so far; <see cref="Backlog"/>, the deliveries the node
+/// has queued for the parent's pipe and not yet written; and <see cref="LiveAfterFullGc"/>, the managed heap right after
+/// the last full compacting collection the parent asked for (<see cref="IExternalCost.CollectFullAsync"/>): the live
+/// objects alone, garbage excluded (0 before the first).
 /// </summary>
-public readonly record struct NodeMemory(long WorkingSet, long HeapAfterGc, long OldGenAfterGen2Gc, long Gen2Collections, long Committed, long Backlog);
+public readonly record struct NodeMemory(long WorkingSet, long HeapAfterGc, long OldGenAfterGen2Gc, long Gen2Collections, long Committed, long Backlog, long LiveAfterFullGc = 0);
 
 /// <summary>A mesh whose nodes run in other processes and report their own counters.</summary>
 public interface IExternalCost
@@ -36,6 +38,12 @@ public interface IExternalCost
 
     /// <summary>Each node's memory as of its last report at or before <paramref name="at"/>; waits like <see cref="CountersAtAsync"/>.</summary>
     Task<IReadOnlyList<NodeMemory>> MemoryAtAsync(long at, CancellationToken ct);
+
+    /// <summary>
+    /// Asks every node for a full blocking, compacting collection; each then reports the heap that survived it in
+    /// <see cref="NodeMemory.LiveAfterFullGc"/> of its next reports.
+    /// </summary>
+    Task CollectFullAsync(CancellationToken ct);
 }
 
 /// <summary>
@@ -187,6 +195,24 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
         return true;
     }
 
+    public async Task CollectFullAsync(CancellationToken ct)
+    {
+        for (var i = 0; i < _children.Length; i++)
+        {
+            var gate = _stdinLocks[i];
+            await gate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                await _children[i].StandardInput.WriteLineAsync("g".AsMemory(), ct).ConfigureAwait(false);
+                await _children[i].StandardInput.FlushAsync(ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+    }
+
     private void WriteLine(int node, string line)
     {
         var gate = _stdinLocks[node];
@@ -221,14 +247,14 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
                         Delivered?.Invoke(node, int.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture));
                         break;
                     case "w" when parts.Length >= 10:
-                        var v = new long[14]; // the memory fields after the working set are absent in older children
+                        var v = new long[15]; // the memory fields after the working set are absent in older children
                         for (var k = 0; k < Math.Min(parts.Length - 1, v.Length); k++)
                         {
                             v[k] = long.Parse(parts[k + 1], CultureInfo.InvariantCulture);
                         }
 
                         report.Add(new Sample(v[0], new NodeCounters(v[1], v[2], v[3], v[4], v[5], v[6], TimeSpan.FromTicks(v[7]), v[8]),
-                            new NodeMemory(v[8], v[9], v[10], v[11], v[12], v[13])));
+                            new NodeMemory(v[8], v[9], v[10], v[11], v[12], v[13], v[14])));
                         break;
                     case "ready":
                         report.Ready.TrySetResult();
@@ -442,6 +468,15 @@ public static class BenchNodeHost
             {
                 transport.Loss = double.Parse(command.AsSpan(2), CultureInfo.InvariantCulture);
             }
+            else if (command == "g")
+            {
+                // What is live, without the garbage a concurrent collector has not reclaimed yet: a full blocking,
+                // compacting collection (twice, so objects kept by finalizers the first one ran are gone too).
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                GC.WaitForPendingFinalizers();
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                Interlocked.Exchange(ref counts.Live, GC.GetTotalMemory(forceFullCollection: false));
+            }
         }
 
         await stop.CancelAsync().ConfigureAwait(false);
@@ -456,6 +491,7 @@ public static class BenchNodeHost
         public long Delivered;
         public long Violations;
         public long Pending; // 'd' lines queued for the writer
+        public long Live; // the heap after the last full collection the parent asked for ('g'), 0 before
 
         public CountingLossTransport Transport => transport;
     }
@@ -492,7 +528,8 @@ public static class BenchNodeHost
                                 Stopwatch.GetTimestamp(), Interlocked.Read(ref counts.Sent), Interlocked.Read(ref counts.Delivered),
                                 counts.Transport.Datagrams, counts.Transport.Bytes, Interlocked.Read(ref counts.Violations),
                                 GC.GetTotalAllocatedBytes(false), Environment.CpuUsage.TotalTime.Ticks, Environment.WorkingSet,
-                                gc.HeapSizeBytes, old, GC.CollectionCount(2), gc.TotalCommittedBytes, Interlocked.Read(ref counts.Pending)])
+                                gc.HeapSizeBytes, old, GC.CollectionCount(2), gc.TotalCommittedBytes, Interlocked.Read(ref counts.Pending),
+                                Interlocked.Read(ref counts.Live)])
                             {
                                 output.Write(' ');
                                 Write(output, buffer, value);
@@ -546,6 +583,13 @@ public sealed class MemorySeries
     /// <summary>Every 10 s, or a tenth of windows shorter than 100 s.</summary>
     public static TimeSpan Interval(TimeSpan window) =>
         window >= TimeSpan.FromSeconds(100) ? TimeSpan.FromSeconds(10) : window / 10;
+
+    /// <summary>
+    /// How often the nodes are asked for a full collection to measure their live heap: every 60 s in windows of at least
+    /// 5 minutes (a blocking collection of a node's heap takes milliseconds), never in shorter ones.
+    /// </summary>
+    public static TimeSpan? CollectInterval(TimeSpan window) =>
+        window >= TimeSpan.FromMinutes(5) ? TimeSpan.FromSeconds(60) : null;
 
     public int Count => _points.Count;
 
@@ -622,10 +666,63 @@ public sealed class MemorySeries
             yield return new(scenario, $"node_{name}_mb_slope_second_half_mb_per_min", SecondHalfSlopeMbPerMin(value), "MB/min");
         }
 
+        foreach (var record in LiveRecords(scenario))
+        {
+            yield return record;
+        }
+
         var gen2 = Enumerable.Range(0, Math.Min(_points[0].Nodes.Length, _points[^1].Nodes.Length))
             .Select(i => _points[^1].Nodes[i].Gen2Collections - _points[0].Nodes[i].Gen2Collections).DefaultIfEmpty(0);
         yield return new(scenario, "node_gc_gen2_min", gen2.Min(), "count"); // gen2 collections in the window, the node with fewest
         yield return new(scenario, "node_report_backlog_max", _points.Max(static p => p.Nodes.Length == 0 ? 0 : p.Nodes.Max(static m => m.Backlog)), "lines");
+    }
+
+    /// <summary>
+    /// Per node, the live heap after each full collection the parent asked for: a point where a node's
+    /// <see cref="NodeMemory.LiveAfterFullGc"/> first shows a new value (seconds into the window, MB).
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<(double Seconds, double Mb)>> LivePoints()
+    {
+        var nodes = _points.Count == 0 ? 0 : _points.Min(static p => p.Nodes.Length);
+        var result = new List<IReadOnlyList<(double, double)>>(nodes);
+        for (var i = 0; i < nodes; i++)
+        {
+            var points = new List<(double, double)>();
+            long last = 0;
+            foreach (var (seconds, memory) in _points)
+            {
+                var live = memory[i].LiveAfterFullGc;
+                if (live > 0 && live != last)
+                {
+                    points.Add((seconds, live / Mb));
+                    last = live;
+                }
+            }
+
+            result.Add(points);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// node_live_heap_mb_first/last/max (the largest node's), node_live_heap_slope_mb_per_min (the steepest node's
+    /// least-squares slope over all its points) and node_live_heap_points (the fewest any node has); nothing when no
+    /// full collection was asked for.
+    /// </summary>
+    private IEnumerable<BenchRecord> LiveRecords(string scenario)
+    {
+        var nodes = LivePoints();
+        if (nodes.Count == 0 || nodes.Any(static n => n.Count == 0))
+        {
+            yield break;
+        }
+
+        yield return new(scenario, "node_live_heap_mb_first", nodes.Max(static n => n[0].Mb), "MB");
+        yield return new(scenario, "node_live_heap_mb_last", nodes.Max(static n => n[^1].Mb), "MB");
+        yield return new(scenario, "node_live_heap_mb_max", nodes.Max(static n => n.Max(static p => p.Mb)), "MB");
+        yield return new(scenario, "node_live_heap_slope_mb_per_min", nodes.Max(static n => Slope([.. n.Select(static p => (p.Seconds / 60, p.Mb))])), "MB/min");
+        yield return new(scenario, "node_live_heap_points", nodes.Min(static n => n.Count), "count");
     }
 
     /// <summary>

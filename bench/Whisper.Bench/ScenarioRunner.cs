@@ -186,14 +186,24 @@ public static class ScenarioRunner
         // Latency: one broadcast at a time, senders rotating, until the other n-1 delivered it.
         long pendingKey = -1;
         var remaining = 0;
+        long firstAt = 0; // when the first of the n-1 members delivered the pending sample
         TaskCompletionSource? done = null;
         long deliveries = 0;
         mesh.Delivered = (recv, origin, seq) =>
         {
             Interlocked.Increment(ref deliveries);
-            if (((long)origin << 40 | seq) == Volatile.Read(ref pendingKey) && Interlocked.Decrement(ref remaining) == 0)
+            if (((long)origin << 40 | seq) == Volatile.Read(ref pendingKey))
             {
-                done?.TrySetResult();
+                var left = Interlocked.Decrement(ref remaining);
+                if (left == n - 2)
+                {
+                    Volatile.Write(ref firstAt, Stopwatch.GetTimestamp());
+                }
+
+                if (left == 0)
+                {
+                    done?.TrySetResult();
+                }
             }
         };
         if (o.Idle > TimeSpan.Zero && loss == 0)
@@ -202,6 +212,8 @@ public static class ScenarioRunner
         }
 
         var samples = new List<double>();
+        var sendSamples = new List<double>(); // until the send call returned
+        var firstSamples = new List<double>(); // until the first member delivered
         var incomplete = 0;
         var sampleTimeout = loss > 0 ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(1);
         if (mesh is RawUdpMesh && loss > 0)
@@ -233,7 +245,9 @@ public static class ScenarioRunner
         {
             if (await SampleAsync(i).ConfigureAwait(false) is { } us)
             {
-                samples.Add(us);
+                samples.Add(us.Total);
+                sendSamples.Add(us.Send);
+                firstSamples.Add(us.First);
             }
             else
             {
@@ -241,8 +255,9 @@ public static class ScenarioRunner
             }
         }
 
-        // One broadcast by node i % n; its latency in microseconds, or null when it timed out.
-        async Task<double?> SampleAsync(int i)
+        // One broadcast by node i % n: its latency in microseconds (and until the send call returned and the first member
+        // delivered it), or null when it timed out.
+        async Task<(double Total, double Send, double First)?> SampleAsync(int i)
         {
             var origin = i % n;
             var seq = seqs[origin]++;
@@ -255,10 +270,12 @@ public static class ScenarioRunner
                 await Task.Yield();
             }
 
+            var sent = Stopwatch.GetTimestamp();
             try
             {
                 await done.Task.WaitAsync(sampleTimeout, ct).ConfigureAwait(false);
-                return Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+                return (Stopwatch.GetElapsedTime(t0).TotalMicroseconds, Stopwatch.GetElapsedTime(t0, sent).TotalMicroseconds,
+                    Stopwatch.GetElapsedTime(t0, Volatile.Read(ref firstAt)).TotalMicroseconds);
             }
             catch (TimeoutException)
             {
@@ -283,6 +300,10 @@ public static class ScenarioRunner
         r.Add(new(scenario, "lat_p50_us", Pct(samples, 0.5), "us"));
         r.Add(new(scenario, "lat_p90_us", Pct(samples, 0.9), "us"));
         r.Add(new(scenario, "lat_p99_us", Pct(samples, 0.99), "us"));
+        sendSamples.Sort();
+        firstSamples.Sort();
+        r.Add(new(scenario, "lat_send_p50_us", Pct(sendSamples, 0.5), "us")); // the sender's part: until its send call returned
+        r.Add(new(scenario, "lat_first_p50_us", Pct(firstSamples, 0.5), "us")); // until the first receiver delivered
         r.Add(new(scenario, "lat_max_us", samples.Count == 0 ? 0 : samples[^1], "us"));
         r.Add(new(scenario, "lat_samples", samples.Count, "count"));
         if (mesh is not ProcessWhisperMesh)
@@ -387,6 +408,11 @@ public static class ScenarioRunner
             x1 = await external.CountersAtAsync(ts1, ct).ConfigureAwait(false);
             memory!.Add(Stopwatch.GetElapsedTime(ts0, ts1).TotalSeconds, await external.MemoryAtAsync(ts1, ct).ConfigureAwait(false));
             log?.WriteLine($"{scenario} {memory.Line()}");
+            if (memory.LivePoints() is { Count: > 0 } live && live.All(static n => n.Count > 0))
+            {
+                log?.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{scenario} live heap after full collections (largest node, MB): {string.Join(' ', live[0].Select((p, j) => $"{p.Seconds:0}s {live.Max(n => j < n.Count ? n[j].Mb : 0):0.0}"))}"));
+            }
             (d0, d1, w0, w1, b0, b1, sent) = (x0.Deliveries, x1.Deliveries, x0.Datagrams, x1.Datagrams, x0.Bytes, x1.Bytes, x1.Sent - x0.Sent);
         }
 
@@ -460,6 +486,8 @@ public static class ScenarioRunner
         }
 
         var every = MemorySeries.Interval(duration);
+        var collectEvery = MemorySeries.CollectInterval(duration);
+        var collectNext = collectEvery;
         for (var k = 0; k * every < duration; k++)
         {
             var due = k * every;
@@ -470,6 +498,11 @@ public static class ScenarioRunner
             }
 
             memory.Add(due.TotalSeconds, await nodes.MemoryAtAsync(ts0 + (long)(due.TotalSeconds * Stopwatch.Frequency), ct).ConfigureAwait(false));
+            if (collectEvery is { } c && due >= collectNext)
+            {
+                await nodes.CollectFullAsync(ct).ConfigureAwait(false); // its result shows in the next points
+                collectNext += c;
+            }
         }
 
         var rest = duration - Stopwatch.GetElapsedTime(ts0);

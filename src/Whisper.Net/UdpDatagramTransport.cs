@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -31,7 +32,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
 
     /// <summary>True when the blocking receive waits in poll() on the descriptor (Linux), false for .NET's own receive.</summary>
     internal bool UsesNativeWait => _native is not null;
-    private readonly Dictionary<SocketAddress, IPEndPoint> _receiveCache = [];
+    private readonly Dictionary<AddressKey, IPEndPoint> _receiveCache = [];
     private readonly Dictionary<IPEndPoint, SocketAddress> _sendCache = [];
     private readonly ILogger _logger;
     private long _sendFailures;
@@ -344,7 +345,12 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
 
     private IPEndPoint Sender()
     {
-        if (_receiveCache.TryGetValue(_receivedFrom, out var known))
+        if (!AddressKey.TryCreate(_receivedFrom, out var key))
+        {
+            return Normalize((IPEndPoint)_anyRemote.Create(_receivedFrom)); // longer than any IP address: not cached
+        }
+
+        if (_receiveCache.TryGetValue(key, out var known))
         {
             return known;
         }
@@ -355,10 +361,54 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
         }
 
         var endpoint = Normalize((IPEndPoint)_anyRemote.Create(_receivedFrom));
-        var key = new SocketAddress(_receivedFrom.Family, _receivedFrom.Size);
-        _receivedFrom.Buffer.Span[.._receivedFrom.Size].CopyTo(key.Buffer.Span);
         _receiveCache[key] = endpoint;
         return endpoint;
+    }
+
+    /// <summary>
+    /// A native socket address (sockaddr_in or sockaddr_in6: at most 28 bytes) as a value, so the receive cache compares
+    /// and hashes four words instead of hashing the <see cref="SocketAddress"/> buffer for every datagram.
+    /// </summary>
+    private readonly struct AddressKey : IEquatable<AddressKey>
+    {
+        private const int MaxBytes = 32;
+        private readonly ulong _a;
+        private readonly ulong _b;
+        private readonly ulong _c;
+        private readonly ulong _d; // the last bytes and the length, so addresses of different sizes never compare equal
+
+        private AddressKey(ReadOnlySpan<byte> bytes)
+        {
+            Span<byte> padded = stackalloc byte[MaxBytes];
+            padded.Clear();
+            bytes.CopyTo(padded);
+            _a = BinaryPrimitives.ReadUInt64LittleEndian(padded);
+            _b = BinaryPrimitives.ReadUInt64LittleEndian(padded[8..]);
+            _c = BinaryPrimitives.ReadUInt64LittleEndian(padded[16..]);
+            _d = BinaryPrimitives.ReadUInt32LittleEndian(padded[24..]) | (ulong)bytes.Length << 32;
+        }
+
+        public static bool TryCreate(SocketAddress address, out AddressKey key)
+        {
+            if (address.Size > MaxBytes - 4)
+            {
+                key = default;
+                return false;
+            }
+
+            key = new AddressKey(address.Buffer.Span[..address.Size]);
+            return true;
+        }
+
+        public bool Equals(AddressKey other) => _a == other._a && _b == other._b && _c == other._c && _d == other._d;
+
+        public override bool Equals(object? obj) => obj is AddressKey other && Equals(other);
+
+        public override int GetHashCode()
+        {
+            var h = (_a * 0x9E3779B97F4A7C15UL) ^ (_b * 0xC2B2AE3D27D4EB4FUL) ^ (_c * 0x165667B19E3779F9UL) ^ _d;
+            return (int)(h ^ (h >> 32));
+        }
     }
 
     public ValueTask DisposeAsync()

@@ -98,8 +98,7 @@ public sealed partial class WhisperNode
                 var commands = HandleQueuedCommands();
                 if (datagrams < MaxBatch || Now() - timersRunAt >= TimerSlice)
                 {
-                    RunTimers();
-                    timersRunAt = Now();
+                    timersRunAt = RunTimers();
                 }
 
                 DrainBatch();
@@ -148,9 +147,10 @@ public sealed partial class WhisperNode
     private void Park(IBlockingDatagramReceiver receiver, byte[] buffer, ref int errors)
     {
         var wait = ReceivePoll;
+        var now = Now();
         if (_engine.NextTimeout is { } due)
         {
-            var left = due - Now();
+            var left = due - now;
             wait = left <= TimeSpan.Zero ? TimeSpan.Zero : left < wait ? left : wait;
         }
 
@@ -159,7 +159,7 @@ public sealed partial class WhisperNode
             return;
         }
 
-        _parkedUntil = Now() + wait;
+        _parkedUntil = now + wait;
         Interlocked.Exchange(ref _parked, 1);
         if (_inbox.Reader.Count > 0 || _stop.IsCancellationRequested)
         {
@@ -346,8 +346,7 @@ public sealed partial class WhisperNode
                             batched = 0;
                             if (Now() - timersRunAt >= TimerSlice)
                             {
-                                RunTimers();
-                                timersRunAt = Now();
+                                timersRunAt = RunTimers();
                             }
                         }
                     }
@@ -761,15 +760,21 @@ public sealed partial class WhisperNode
     private void SendInternal(string to, byte[] payload) =>
         _internal.Add(new SendCommand(MessageKind.Private, to, payload));
 
-    /// <summary>Fires the engine's timers when due (after the queued inputs were handled), then retries waiting sends.</summary>
-    private void RunTimers()
+    /// <summary>
+    /// Fires the engine's timers when due (after the queued inputs were handled), then retries waiting sends. Returns the
+    /// time it judged them by (one clock read per round: the reads were a visible part of a receive's cost).
+    /// </summary>
+    private TimeSpan RunTimers()
     {
-        if (!_finished && _engine.NextTimeout is { } due && due <= Now())
+        var now = Now();
+        if (!_finished && _engine.NextTimeout is { } due && due <= now)
         {
-            _engine.OnTimeout(Now());
+            _engine.OnTimeout(now);
             AfterInput(isTimeout: true);
             FlushPending();
         }
+
+        return now;
     }
 
     /// <summary>A drain less than this after the previous one means the node is busy: gather more input first (one yield).</summary>
@@ -786,7 +791,11 @@ public sealed partial class WhisperNode
     /// <summary>Drains what this batch of inputs produced, then lets the callers of the accepted sends resume.</summary>
     private void DrainBatch()
     {
-        _lastDrainAt = Now();
+        if (_parkable is null)
+        {
+            _lastDrainAt = Now(); // only the inbox loop (DriveAsync) gathers by it
+        }
+
         if (_drainDue)
         {
             _drainDue = false;

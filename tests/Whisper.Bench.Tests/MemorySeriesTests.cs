@@ -52,6 +52,42 @@ public sealed class MemorySeriesTests
     }
 
     [Fact]
+    public void LiveHeapPointsAreOnePerFullCollectionAndTheirSlopeIsTheSteepestNodes()
+    {
+        var series = new MemorySeries();
+        for (var t = 0; t <= 600; t += 10)
+        {
+            // a full collection at every whole minute from 60 s on; each node reports its last result until the next:
+            // node 0's live heap stays at 13 MB, node 1's grows 0.5 MB per collection (a leak of 0.5 MB per minute)
+            var collections = t / 60;
+            long Live(double mb) => collections == 0 ? 0 : (long)(mb * Mb);
+            series.Add(t, [Memory(80 * Mb, 30 * Mb) with { LiveAfterFullGc = Live(13) },
+                Memory(80 * Mb, 30 * Mb) with { LiveAfterFullGc = Live(10 + (0.5 * collections)) }]);
+        }
+
+        var points = series.LivePoints();
+        Assert.Single(points[0]); // the same value again is the same collection's report
+        Assert.Equal(10, points[1].Count);
+        Assert.Equal((60.0, 10.5), points[1][0]);
+        var records = series.Records("whisper loss=0").ToDictionary(static r => r.Metric, static r => r.Value);
+        Assert.Equal(13, records["node_live_heap_mb_first"], 9);
+        Assert.Equal(15, records["node_live_heap_mb_last"], 9);
+        Assert.Equal(0.5, records["node_live_heap_slope_mb_per_min"], 9);
+        Assert.Equal(1, records["node_live_heap_points"]);
+    }
+
+    [Fact]
+    public void WithoutFullCollectionsThereAreNoLiveHeapRecords()
+    {
+        var series = new MemorySeries();
+        series.Add(0, [Memory(80 * Mb, 30 * Mb)]);
+        series.Add(10, [Memory(80 * Mb, 30 * Mb)]);
+        Assert.DoesNotContain(series.Records("whisper loss=0"), static r => r.Metric.StartsWith("node_live_heap", StringComparison.Ordinal));
+        Assert.Null(MemorySeries.CollectInterval(TimeSpan.FromSeconds(100)));
+        Assert.Equal(TimeSpan.FromSeconds(60), MemorySeries.CollectInterval(TimeSpan.FromMinutes(10)));
+    }
+
+    [Fact]
     public void AnEmptySeriesHasNoRecords()
     {
         var series = new MemorySeries();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using Whisper.Protocol.Wire;
@@ -110,73 +111,96 @@ public sealed partial class WhisperEngine
 
     // ------------------------------------------------------------------ queries
 
-    /// <summary>The earliest time at which <see cref="OnTimeout"/> has work to do, or null when nothing is pending.</summary>
+    /// <summary>
+    /// The earliest time at which <see cref="OnTimeout"/> has work to do, or null when nothing is pending. Computed once
+    /// after each call that can change a timer (every input, send and transmit poll) and kept until the next one: a
+    /// driver asks for it several times per round, and the walk over every member's timers was a visible part of a
+    /// receive's cost.
+    /// </summary>
     public TimeSpan? NextTimeout
     {
         get
         {
-            if (State is EngineState.Idle or EngineState.Left or EngineState.Denied or EngineState.Evicted)
+            if (!_nextTimeoutKnown)
             {
-                return null;
+                _nextTimeout = ComputeNextTimeout();
+                _nextTimeoutKnown = true;
             }
 
-            var t = TimeSpan.MaxValue;
-            if (State == EngineState.Joining)
-            {
-                t = Min(t, _accepted ? _introDeadline : _nextJoinAt);
-            }
-
-            if (State == EngineState.Joined)
-            {
-                t = Min(t, Quarantined ? _quarantineUntil : Min(_nextLeaseAt, _nextGossipAt));
-                t = Min(t, _nextDownProbeAt);
-            }
-
-            if (State == EngineState.Leaving)
-            {
-                t = Min(t, Min(_leaveDeadline, _nextLeaveCopyAt));
-            }
-
-            foreach (var p in _peerOrder)
-            {
-                if (p.AckPending && !Quarantined)
-                {
-                    t = Min(t, p.AckAt);
-                }
-
-                if (!p.InView)
-                {
-                    continue;
-                }
-
-                t = Min(t, Min(p.PingBy, p.PongBy)); // MaxValue unless a heartbeat waits for a datagram to ride on
-                t = Min(t, p.NextPingAt);
-                t = Min(t, p.LastHeard + (!p.HeardIntro ? DownAfterFor(p) : p.Status == MemberStatus.Up ? _options.SuspectAfter : _options.DownAfter));
-                if (Quarantined)
-                {
-                    continue; // the timers below wait for the quarantine to end
-                }
-
-                if (!p.HeardIntro)
-                {
-                    t = Min(t, p.NextIntroAt);
-                }
-
-                t = Min(t, p.RetxAt);
-                t = Min(t, p.PrivRetxAt);
-                t = Min(t, p.PrivNackAt);
-            }
-
-            foreach (var o in _originOrder)
-            {
-                if (!Quarantined)
-                {
-                    t = Min(t, o.NackAt);
-                }
-            }
-
-            return t == TimeSpan.MaxValue ? null : t;
+            Debug.Assert(_nextTimeout == ComputeNextTimeout(), "NextTimeout kept across a change of a timer");
+            return _nextTimeout;
         }
+    }
+
+    private TimeSpan? _nextTimeout;
+    private bool _nextTimeoutKnown;
+
+    /// <summary>Every entry point that can move a timer calls this first, so <see cref="NextTimeout"/> is recomputed.</summary>
+    private void TimersMayChange() => _nextTimeoutKnown = false;
+
+    private TimeSpan? ComputeNextTimeout()
+    {
+        if (State is EngineState.Idle or EngineState.Left or EngineState.Denied or EngineState.Evicted)
+        {
+            return null;
+        }
+
+        var t = TimeSpan.MaxValue;
+        if (State == EngineState.Joining)
+        {
+            t = Min(t, _accepted ? _introDeadline : _nextJoinAt);
+        }
+
+        if (State == EngineState.Joined)
+        {
+            t = Min(t, Quarantined ? _quarantineUntil : Min(_nextLeaseAt, _nextGossipAt));
+            t = Min(t, _nextDownProbeAt);
+        }
+
+        if (State == EngineState.Leaving)
+        {
+            t = Min(t, Min(_leaveDeadline, _nextLeaveCopyAt));
+        }
+
+        foreach (var p in _peerOrder)
+        {
+            if (p.AckPending && !Quarantined)
+            {
+                t = Min(t, p.AckAt);
+            }
+
+            if (!p.InView)
+            {
+                continue;
+            }
+
+            t = Min(t, Min(p.PingBy, p.PongBy)); // MaxValue unless a heartbeat waits for a datagram to ride on
+            t = Min(t, p.NextPingAt);
+            t = Min(t, p.LastHeard + (!p.HeardIntro ? DownAfterFor(p) : p.Status == MemberStatus.Up ? _options.SuspectAfter : _options.DownAfter));
+            if (Quarantined)
+            {
+                continue; // the timers below wait for the quarantine to end
+            }
+
+            if (!p.HeardIntro)
+            {
+                t = Min(t, p.NextIntroAt);
+            }
+
+            t = Min(t, p.RetxAt);
+            t = Min(t, p.PrivRetxAt);
+            t = Min(t, p.PrivNackAt);
+        }
+
+        foreach (var o in _originOrder)
+        {
+            if (!Quarantined)
+            {
+                t = Min(t, o.NackAt);
+            }
+        }
+
+        return t == TimeSpan.MaxValue ? null : t;
     }
 
     /// <summary>This node and every member it knows of that has not been removed, in a stable order.</summary>
@@ -216,6 +240,7 @@ public sealed partial class WhisperEngine
     /// </summary>
     public void Start(IPEndPoint contact, TimeSpan now, IPEndPoint? server = null, IReadOnlyList<IPEndPoint>? fallbacks = null)
     {
+        TimersMayChange();
         ArgumentNullException.ThrowIfNull(contact);
         _server = server;
         _fallbackContacts = fallbacks is null ? [] : [.. fallbacks.Where(f => !f.Equals(contact)).Distinct().Take(IntroFrame.MaxKnown)];
@@ -237,6 +262,7 @@ public sealed partial class WhisperEngine
     /// <summary>Broadcasts <paramref name="payload"/> (copied: the caller keeps its buffer). Allocation-free once the engine is warm.</summary>
     public SendResult Broadcast(ReadOnlySpan<byte> payload, TimeSpan now)
     {
+        TimersMayChange();
         Advance(now);
         if (State != EngineState.Joined)
         {
@@ -311,6 +337,7 @@ public sealed partial class WhisperEngine
 
     public SendResult SendPrivate(string toName, ReadOnlyMemory<byte> payload, TimeSpan now)
     {
+        TimersMayChange();
         Advance(now);
         if (State != EngineState.Joined)
         {
@@ -371,6 +398,7 @@ public sealed partial class WhisperEngine
     /// <summary>Leaves gracefully: announces the end of this node's stream and lingers until it is acknowledged.</summary>
     public void Leave(TimeSpan now)
     {
+        TimersMayChange();
         Advance(now);
         switch (State)
         {
@@ -413,6 +441,7 @@ public sealed partial class WhisperEngine
 
     public void OnDatagram(IPEndPoint from, ReadOnlySpan<byte> datagram, TimeSpan now)
     {
+        TimersMayChange();
         try
         {
             HandleDatagram(from, datagram, now);
@@ -619,6 +648,7 @@ public sealed partial class WhisperEngine
 
     public void OnTimeout(TimeSpan now)
     {
+        TimersMayChange();
         Advance(now);
         ReviewDeliveryBuffers(now);
         if (State is EngineState.Idle or EngineState.Left or EngineState.Denied or EngineState.Evicted)
@@ -780,6 +810,7 @@ public sealed partial class WhisperEngine
     /// <summary>Writes the next datagram into <paramref name="buffer"/> (at least <see cref="EngineOptions.MaxDatagramBytes"/> long).</summary>
     public bool TryPollTransmit(Span<byte> buffer, out int length, [NotNullWhen(true)] out IPEndPoint? destination)
     {
+        TimersMayChange();
         var limit = Math.Min(buffer.Length, _options.MaxDatagramBytes);
         if (_repeatTo is { } repeatTo)
         {
