@@ -688,7 +688,7 @@ public sealed class MemorySeries
         for (var i = 0; i < nodes; i++)
         {
             var points = new List<(double, double)>();
-            long last = 0;
+            var last = _points[0].Nodes[i].LiveAfterFullGc; // a collection before the window (at rest) is not one of its points
             foreach (var (seconds, memory) in _points)
             {
                 var live = memory[i].LiveAfterFullGc;

@@ -316,6 +316,11 @@ public static class ScenarioRunner
         r.Add(new(scenario, "lat_incomplete", incomplete, "count"));
         await Task.Delay(200, ct).ConfigureAwait(false);
 
+        // A long run with one process per node: the nodes' live heap at rest before the load and after it (a leak shows as
+        // growth between the two; under load the live heap also holds whatever is in flight at that moment).
+        var restCheck = mesh as IExternalCost is { } restNodes && MemorySeries.CollectInterval(o.Duration) is not null ? restNodes : null;
+        var restBefore = restCheck is null ? null : await LiveAtRestAsync(restCheck, ct).ConfigureAwait(false);
+
         // Throughput: every node broadcasts as fast as flow control allows, bounded in-flight per node.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         long broadcasts = 0;
@@ -432,6 +437,16 @@ public static class ScenarioRunner
 
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(15), CancellationToken.None).ConfigureAwait(false);
+        if (restCheck is not null && restBefore is not null)
+        {
+            var restAfter = await LiveAtRestAsync(restCheck, ct).ConfigureAwait(false);
+            const double Mb = 1024 * 1024;
+            r.Add(new(scenario, "node_live_heap_rest_mb_before", restBefore.Max() / Mb, "MB")); // the largest node
+            r.Add(new(scenario, "node_live_heap_rest_mb_after", restAfter.Max() / Mb, "MB"));
+            r.Add(new(scenario, "node_live_heap_rest_growth_mb", restBefore.Zip(restAfter, static (b, a) => (a - b) / Mb).Max(), "MB")); // the node that grew most
+            log?.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{scenario} live heap at rest (MB, per node): before {string.Join(' ', restBefore.Select(static b => (b / Mb).ToString("0.0", CultureInfo.InvariantCulture)))}; after {string.Join(' ', restAfter.Select(static a => (a / Mb).ToString("0.0", CultureInfo.InvariantCulture)))}"));
+        }
 
         var got = d1 - d0;
         r.Add(new(scenario, "tput_deliveries_per_s", got / wall.TotalSeconds, "1/s"));
@@ -477,6 +492,46 @@ public static class ScenarioRunner
     /// Waits out the throughput window of <paramref name="duration"/> from <paramref name="ts0"/>; with node processes, adds
     /// their memory to <paramref name="memory"/> every <see cref="MemorySeries.Interval"/> (the end point is added by the caller).
     /// </summary>
+    /// <summary>
+    /// Each node's live heap once the group is at rest: waits until the nodes' delivery count has not moved for 1 s (at
+    /// most 20 s: everything sent is delivered and acknowledged, the engines hold nothing in flight), asks every node for
+    /// a full compacting collection, and returns what each reports after it (waits at most 10 s for the reports).
+    /// </summary>
+    public static async Task<long[]> LiveAtRestAsync(IExternalCost nodes, CancellationToken ct)
+    {
+        var settleBy = Stopwatch.GetTimestamp() + (20 * Stopwatch.Frequency);
+        var last = (await nodes.CountersAtAsync(Stopwatch.GetTimestamp(), ct).ConfigureAwait(false)).Deliveries;
+        while (Stopwatch.GetTimestamp() < settleBy)
+        {
+            await Task.Delay(1000, ct).ConfigureAwait(false);
+            var now = (await nodes.CountersAtAsync(Stopwatch.GetTimestamp(), ct).ConfigureAwait(false)).Deliveries;
+            if (now == last)
+            {
+                break;
+            }
+
+            last = now;
+        }
+
+        var before = (await nodes.MemoryAtAsync(Stopwatch.GetTimestamp(), ct).ConfigureAwait(false)).Select(static m => m.LiveAfterFullGc).ToArray();
+        await nodes.CollectFullAsync(ct).ConfigureAwait(false);
+        var reportedBy = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+        while (true)
+        {
+            await Task.Delay(200, ct).ConfigureAwait(false);
+            var after = (await nodes.MemoryAtAsync(Stopwatch.GetTimestamp(), ct).ConfigureAwait(false)).Select(static m => m.LiveAfterFullGc).ToArray();
+            if (after.Length == before.Length && after.Zip(before).All(static p => p.First != p.Second && p.First > 0))
+            {
+                return after;
+            }
+
+            if (Stopwatch.GetTimestamp() > reportedBy)
+            {
+                throw new TimeoutException("the node processes did not report a full collection within 10 s");
+            }
+        }
+    }
+
     private static async Task WaitWindowAsync(IExternalCost? nodes, MemorySeries? memory, long ts0, TimeSpan duration, CancellationToken ct)
     {
         if (nodes is null || memory is null)
