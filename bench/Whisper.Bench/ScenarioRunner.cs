@@ -325,6 +325,7 @@ public static class ScenarioRunner
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         long broadcasts = 0;
         var measuring = false;
+        var pause = new SendPause(); // the rest check after the first minute stops the senders for a few seconds
         var senders = Enumerable.Range(0, n).Select(node => Task.Run(async () =>
         {
             var inflight = new Queue<Task>();
@@ -332,6 +333,12 @@ public static class ScenarioRunner
             {
                 while (!stop.IsCancellationRequested)
                 {
+                    if (pause.Paused)
+                    {
+                        await Task.Delay(5, stop.Token).ConfigureAwait(false);
+                        continue;
+                    }
+
                     var vt = mesh.BroadcastAsync(node, seqs[node], stop.Token);
                     if (vt.IsCompleted)
                     {
@@ -395,7 +402,7 @@ public static class ScenarioRunner
         // only), and their memory is sampled through the window.
         var x0Now = (mesh as IExternalCost)?.CountersAtAsync(ts0, ct);
         var memory = mesh is IExternalCost ? new MemorySeries() : null;
-        await WaitWindowAsync(mesh as IExternalCost, memory, ts0, o.Duration, ct).ConfigureAwait(false);
+        var restAfterFirstMinute = await WaitWindowAsync(mesh as IExternalCost, memory, ts0, o.Duration, restCheck is null ? null : pause, ct).ConfigureAwait(false);
         Volatile.Write(ref measuring, false);
         var wall = t.Elapsed;
         var ts1 = Stopwatch.GetTimestamp();
@@ -444,8 +451,18 @@ public static class ScenarioRunner
             r.Add(new(scenario, "node_live_heap_rest_mb_before", restBefore.Max() / Mb, "MB")); // the largest node
             r.Add(new(scenario, "node_live_heap_rest_mb_after", restAfter.Max() / Mb, "MB"));
             r.Add(new(scenario, "node_live_heap_rest_growth_mb", restBefore.Zip(restAfter, static (b, a) => (a - b) / Mb).Max(), "MB")); // the node that grew most
-            log?.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{scenario} live heap at rest (MB, per node): before {string.Join(' ', restBefore.Select(static b => (b / Mb).ToString("0.0", CultureInfo.InvariantCulture)))}; after {string.Join(' ', restAfter.Select(static a => (a / Mb).ToString("0.0", CultureInfo.InvariantCulture)))}"));
+            static string PerNode(long[] values) => string.Join(' ', values.Select(static v => (v / Mb).ToString("0.0", CultureInfo.InvariantCulture)));
+            var line = $"{scenario} live heap at rest (MB, per node): before the load {PerNode(restBefore)}";
+            if (restAfterFirstMinute is not null)
+            {
+                // What the first minute of load left behind (pools and buffers at their working size) against what the
+                // whole window left: growth between the two is memory that the load keeps adding.
+                r.Add(new(scenario, "node_live_heap_rest_mb_first_minute", restAfterFirstMinute.Max() / Mb, "MB"));
+                r.Add(new(scenario, "node_live_heap_rest_growth_after_first_minute_mb", restAfterFirstMinute.Zip(restAfter, static (f, a) => (a - f) / Mb).Max(), "MB"));
+                line += $"; after the first minute {PerNode(restAfterFirstMinute)}";
+            }
+
+            log?.WriteLine(line + $"; after the window {PerNode(restAfter)}");
         }
 
         var got = d1 - d0;
@@ -532,13 +549,20 @@ public static class ScenarioRunner
         }
     }
 
-    private static async Task WaitWindowAsync(IExternalCost? nodes, MemorySeries? memory, long ts0, TimeSpan duration, CancellationToken ct)
+    /// <summary>
+    /// Waits out the throughput window, sampling the node processes' memory (and asking for full collections, see
+    /// <see cref="MemorySeries.CollectInterval"/>). With <paramref name="pause"/>, the first of those collections is made
+    /// at rest instead (senders paused until deliveries settle); returns what it found, else null.
+    /// </summary>
+    private static async Task<long[]?> WaitWindowAsync(IExternalCost? nodes, MemorySeries? memory, long ts0, TimeSpan duration, SendPause? pause, CancellationToken ct)
     {
         if (nodes is null || memory is null)
         {
             await Task.Delay(duration, ct).ConfigureAwait(false);
-            return;
+            return null;
         }
+
+        long[]? rest = null;
 
         var every = MemorySeries.Interval(duration);
         var collectEvery = MemorySeries.CollectInterval(duration);
@@ -555,16 +579,34 @@ public static class ScenarioRunner
             memory.Add(due.TotalSeconds, await nodes.MemoryAtAsync(ts0 + (long)(due.TotalSeconds * Stopwatch.Frequency), ct).ConfigureAwait(false));
             if (collectEvery is { } c && due >= collectNext)
             {
-                await nodes.CollectFullAsync(ct).ConfigureAwait(false); // its result shows in the next points
+                if (pause is not null && rest is null)
+                {
+                    pause.Paused = true;
+                    try
+                    {
+                        rest = await LiveAtRestAsync(nodes, ct).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        pause.Paused = false;
+                    }
+                }
+                else
+                {
+                    await nodes.CollectFullAsync(ct).ConfigureAwait(false); // its result shows in the next points
+                }
+
                 collectNext += c;
             }
         }
 
-        var rest = duration - Stopwatch.GetElapsedTime(ts0);
-        if (rest > TimeSpan.Zero)
+        var left = duration - Stopwatch.GetElapsedTime(ts0);
+        if (left > TimeSpan.Zero)
         {
-            await Task.Delay(rest, ct).ConfigureAwait(false);
+            await Task.Delay(left, ct).ConfigureAwait(false);
         }
+
+        return rest;
     }
 
     /// <summary>
@@ -705,5 +747,17 @@ internal sealed class JitQuiet
         }
 
         return now >= _cap || (now >= warmupEnd && Stopwatch.GetElapsedTime(_changedAt, now) >= QuietFor);
+    }
+}
+
+/// <summary>Set while the throughput senders must hold off (a measurement at rest in the middle of the window).</summary>
+internal sealed class SendPause
+{
+    private volatile bool _paused;
+
+    public bool Paused
+    {
+        get => _paused;
+        set => _paused = value;
     }
 }
