@@ -23,9 +23,10 @@ public readonly record struct NodeCounters(long Sent, long Deliveries, long Data
 /// memory the GC has committed; the number of gen2 collections so far; <see cref="Backlog"/>, the deliveries the node
 /// has queued for the parent's pipe and not yet written; and <see cref="LiveAfterFullGc"/>, the managed heap right after
 /// the last full compacting collection the parent asked for (<see cref="IExternalCost.CollectFullAsync"/>): the live
-/// objects alone, garbage excluded (0 before the first).
+/// objects alone, garbage excluded (0 before the first), with <see cref="PooledChunks"/>, the released chunks its engine
+/// kept for reuse at that moment.
 /// </summary>
-public readonly record struct NodeMemory(long WorkingSet, long HeapAfterGc, long OldGenAfterGen2Gc, long Gen2Collections, long Committed, long Backlog, long LiveAfterFullGc = 0);
+public readonly record struct NodeMemory(long WorkingSet, long HeapAfterGc, long OldGenAfterGen2Gc, long Gen2Collections, long Committed, long Backlog, long LiveAfterFullGc = 0, long PooledChunks = 0);
 
 /// <summary>A mesh whose nodes run in other processes and report their own counters.</summary>
 public interface IExternalCost
@@ -247,14 +248,14 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
                         Delivered?.Invoke(node, int.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture));
                         break;
                     case "w" when parts.Length >= 10:
-                        var v = new long[15]; // the memory fields after the working set are absent in older children
+                        var v = new long[16]; // the memory fields after the working set are absent in older children
                         for (var k = 0; k < Math.Min(parts.Length - 1, v.Length); k++)
                         {
                             v[k] = long.Parse(parts[k + 1], CultureInfo.InvariantCulture);
                         }
 
                         report.Add(new Sample(v[0], new NodeCounters(v[1], v[2], v[3], v[4], v[5], v[6], TimeSpan.FromTicks(v[7]), v[8]),
-                            new NodeMemory(v[8], v[9], v[10], v[11], v[12], v[13], v[14])));
+                            new NodeMemory(v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15])));
                         break;
                     case "ready":
                         report.Ready.TrySetResult();
@@ -475,7 +476,9 @@ public static class BenchNodeHost
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
                 GC.WaitForPendingFinalizers();
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-                Interlocked.Exchange(ref counts.Live, GC.GetTotalMemory(forceFullCollection: false));
+                var live = GC.GetTotalMemory(forceFullCollection: false);
+                Interlocked.Exchange(ref counts.Pooled, (await node.GetStatsAsync(ct).ConfigureAwait(false)).PooledChunks);
+                Interlocked.Exchange(ref counts.Live, live);
             }
         }
 
@@ -492,6 +495,7 @@ public static class BenchNodeHost
         public long Violations;
         public long Pending; // 'd' lines queued for the writer
         public long Live; // the heap after the last full collection the parent asked for ('g'), 0 before
+        public long Pooled; // the engine's pooled chunks at that collection
 
         public CountingLossTransport Transport => transport;
     }
@@ -529,7 +533,7 @@ public static class BenchNodeHost
                                 counts.Transport.Datagrams, counts.Transport.Bytes, Interlocked.Read(ref counts.Violations),
                                 GC.GetTotalAllocatedBytes(false), Environment.CpuUsage.TotalTime.Ticks, Environment.WorkingSet,
                                 gc.HeapSizeBytes, old, GC.CollectionCount(2), gc.TotalCommittedBytes, Interlocked.Read(ref counts.Pending),
-                                Interlocked.Read(ref counts.Live)])
+                                Interlocked.Read(ref counts.Live), Interlocked.Read(ref counts.Pooled)])
                             {
                                 output.Write(' ');
                                 Write(output, buffer, value);

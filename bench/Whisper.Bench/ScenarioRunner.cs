@@ -319,7 +319,7 @@ public static class ScenarioRunner
         // A long run with one process per node: the nodes' live heap at rest before the load and after it (a leak shows as
         // growth between the two; under load the live heap also holds whatever is in flight at that moment).
         var restCheck = mesh as IExternalCost is { } restNodes && MemorySeries.CollectInterval(o.Duration) is not null ? restNodes : null;
-        var restBefore = restCheck is null ? null : await LiveAtRestAsync(restCheck, ct).ConfigureAwait(false);
+        var restBefore = restCheck is null ? null : await MemoryAtRestAsync(restCheck, RestLinger, ct).ConfigureAwait(false);
 
         // Throughput: every node broadcasts as fast as flow control allows, bounded in-flight per node.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -446,19 +446,25 @@ public static class ScenarioRunner
         await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(15), CancellationToken.None).ConfigureAwait(false);
         if (restCheck is not null && restBefore is not null)
         {
-            var restAfter = await LiveAtRestAsync(restCheck, ct).ConfigureAwait(false);
+            var restAfter = await MemoryAtRestAsync(restCheck, RestLinger, ct).ConfigureAwait(false);
             const double Mb = 1024 * 1024;
-            r.Add(new(scenario, "node_live_heap_rest_mb_before", restBefore.Max() / Mb, "MB")); // the largest node
-            r.Add(new(scenario, "node_live_heap_rest_mb_after", restAfter.Max() / Mb, "MB"));
-            r.Add(new(scenario, "node_live_heap_rest_growth_mb", restBefore.Zip(restAfter, static (b, a) => (a - b) / Mb).Max(), "MB")); // the node that grew most
-            static string PerNode(long[] values) => string.Join(' ', values.Select(static v => (v / Mb).ToString("0.0", CultureInfo.InvariantCulture)));
-            var line = $"{scenario} live heap at rest (MB, per node): before the load {PerNode(restBefore)}";
+            static double[] Live(NodeMemory[] nodes) => [.. nodes.Select(static m => m.LiveAfterFullGc / Mb)];
+            var (before, after) = (Live(restBefore), Live(restAfter));
+            r.Add(new(scenario, "node_live_heap_rest_mb_before", before.Max(), "MB")); // the largest node
+            r.Add(new(scenario, "node_live_heap_rest_mb_after", after.Max(), "MB"));
+            r.Add(new(scenario, "node_live_heap_rest_growth_mb", before.Zip(after, static (b, a) => a - b).Max(), "MB")); // the node that grew most
+            r.Add(new(scenario, "node_pooled_chunks_rest_after", restAfter.Max(static m => m.PooledChunks), "chunks"));
+            static string PerNode(NodeMemory[] nodes) => string.Join(' ', nodes.Select(static m =>
+                string.Create(CultureInfo.InvariantCulture, $"{m.LiveAfterFullGc / Mb:0.0}/{m.PooledChunks}")));
+            var line = $"{scenario} live heap at rest (per node, MB/pooled chunks): before the load {PerNode(restBefore)}";
             if (restAfterFirstMinute is not null)
             {
                 // What the first minute of load left behind (pools and buffers at their working size) against what the
                 // whole window left: growth between the two is memory that the load keeps adding.
-                r.Add(new(scenario, "node_live_heap_rest_mb_first_minute", restAfterFirstMinute.Max() / Mb, "MB"));
-                r.Add(new(scenario, "node_live_heap_rest_growth_after_first_minute_mb", restAfterFirstMinute.Zip(restAfter, static (f, a) => (a - f) / Mb).Max(), "MB"));
+                var first = Live(restAfterFirstMinute);
+                r.Add(new(scenario, "node_live_heap_rest_mb_first_minute", first.Max(), "MB"));
+                r.Add(new(scenario, "node_live_heap_rest_growth_after_first_minute_mb", first.Zip(after, static (f, a) => a - f).Max(), "MB"));
+                r.Add(new(scenario, "node_pooled_chunks_rest_first_minute", restAfterFirstMinute.Max(static m => m.PooledChunks), "chunks"));
                 line += $"; after the first minute {PerNode(restAfterFirstMinute)}";
             }
 
@@ -514,7 +520,20 @@ public static class ScenarioRunner
     /// most 20 s: everything sent is delivered and acknowledged, the engines hold nothing in flight), asks every node for
     /// a full compacting collection, and returns what each reports after it (waits at most 10 s for the reports).
     /// </summary>
-    public static async Task<long[]> LiveAtRestAsync(IExternalCost nodes, CancellationToken ct)
+    /// <summary>
+    /// How long a measurement at rest waits after deliveries settle: past two of the engines' 10-s reviews of their
+    /// delivery buffers, which give back what a burst made them grow.
+    /// </summary>
+    public static readonly TimeSpan RestLinger = TimeSpan.FromSeconds(25);
+
+    public static async Task<long[]> LiveAtRestAsync(IExternalCost nodes, CancellationToken ct) =>
+        [.. (await MemoryAtRestAsync(nodes, TimeSpan.Zero, ct).ConfigureAwait(false)).Select(static m => m.LiveAfterFullGc)];
+
+    /// <summary>
+    /// Like <see cref="LiveAtRestAsync"/>, waiting <paramref name="linger"/> more once deliveries have settled (time for
+    /// the engines' buffer reviews), and with each node's whole report after its collection.
+    /// </summary>
+    public static async Task<NodeMemory[]> MemoryAtRestAsync(IExternalCost nodes, TimeSpan linger, CancellationToken ct)
     {
         var settleBy = Stopwatch.GetTimestamp() + (20 * Stopwatch.Frequency);
         var last = (await nodes.CountersAtAsync(Stopwatch.GetTimestamp(), ct).ConfigureAwait(false)).Deliveries;
@@ -530,14 +549,19 @@ public static class ScenarioRunner
             last = now;
         }
 
+        if (linger > TimeSpan.Zero)
+        {
+            await Task.Delay(linger, ct).ConfigureAwait(false);
+        }
+
         var before = (await nodes.MemoryAtAsync(Stopwatch.GetTimestamp(), ct).ConfigureAwait(false)).Select(static m => m.LiveAfterFullGc).ToArray();
         await nodes.CollectFullAsync(ct).ConfigureAwait(false);
         var reportedBy = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
         while (true)
         {
             await Task.Delay(200, ct).ConfigureAwait(false);
-            var after = (await nodes.MemoryAtAsync(Stopwatch.GetTimestamp(), ct).ConfigureAwait(false)).Select(static m => m.LiveAfterFullGc).ToArray();
-            if (after.Length == before.Length && after.Zip(before).All(static p => p.First != p.Second && p.First > 0))
+            var after = (await nodes.MemoryAtAsync(Stopwatch.GetTimestamp(), ct).ConfigureAwait(false)).ToArray();
+            if (after.Length == before.Length && after.Zip(before).All(static p => p.First.LiveAfterFullGc != p.Second && p.First.LiveAfterFullGc > 0))
             {
                 return after;
             }
@@ -554,7 +578,7 @@ public static class ScenarioRunner
     /// <see cref="MemorySeries.CollectInterval"/>). With <paramref name="pause"/>, the first of those collections is made
     /// at rest instead (senders paused until deliveries settle); returns what it found, else null.
     /// </summary>
-    private static async Task<long[]?> WaitWindowAsync(IExternalCost? nodes, MemorySeries? memory, long ts0, TimeSpan duration, SendPause? pause, CancellationToken ct)
+    private static async Task<NodeMemory[]?> WaitWindowAsync(IExternalCost? nodes, MemorySeries? memory, long ts0, TimeSpan duration, SendPause? pause, CancellationToken ct)
     {
         if (nodes is null || memory is null)
         {
@@ -562,7 +586,7 @@ public static class ScenarioRunner
             return null;
         }
 
-        long[]? rest = null;
+        NodeMemory[]? rest = null;
 
         var every = MemorySeries.Interval(duration);
         var collectEvery = MemorySeries.CollectInterval(duration);
@@ -584,7 +608,7 @@ public static class ScenarioRunner
                     pause.Paused = true;
                     try
                     {
-                        rest = await LiveAtRestAsync(nodes, ct).ConfigureAwait(false);
+                        rest = await MemoryAtRestAsync(nodes, RestLinger, ct).ConfigureAwait(false);
                     }
                     finally
                     {

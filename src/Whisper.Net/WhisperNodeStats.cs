@@ -29,6 +29,9 @@ public sealed record WhisperNodeStats
     public int HeldBack { get; init; }
     public int StoredChunks { get; init; }
 
+    /// <summary>Released chunks the engine keeps for reuse (see <c>EngineStats.PooledChunks</c>).</summary>
+    public int PooledChunks { get; init; }
+
     /// <summary>Datagrams the transport could not hand to the network.</summary>
     public long SendFailures { get; init; }
 
@@ -61,6 +64,7 @@ public sealed record WhisperNodeStats
         PrivatesDelivered = s.PrivatesDelivered,
         HeldBack = s.HeldBack,
         StoredChunks = s.StoredChunks,
+        PooledChunks = s.PooledChunks,
         SendFailures = sendFailures,
         OversizedDropped = oversized,
         SendsDeferred = deferred,

@@ -143,6 +143,9 @@ public sealed class EngineStats
     /// <summary>Chunks kept for retransmission or relay right now (own and others').</summary>
     public int StoredChunks { get; internal set; }
 
+    /// <summary>Released chunks kept for reuse (as of the last stability update): at most the pool's bound, 16384.</summary>
+    public int PooledChunks { get; internal set; }
+
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"sent={DatagramsSent} recv={DatagramsReceived} malformed={MalformedDropped} foreign={ForeignDropped} chunks={ChunksSent} retx={ChunksRetransmitted} retx_timer={ChunksRetransmittedOnTimeout} relay={ChunksRelayed} redundant={RedundantDatagrams} dup={DuplicateChunks} nacks={NacksSent} acks={AcksSent} held={HeldBack} stored={StoredChunks}");
 }

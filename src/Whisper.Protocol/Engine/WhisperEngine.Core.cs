@@ -2335,6 +2335,7 @@ public sealed partial class WhisperEngine
         }
 
         Stats.StoredChunks = stored;
+        Stats.PooledChunks = _pool.Available;
     }
 
     /// <summary>
