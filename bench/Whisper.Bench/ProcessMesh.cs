@@ -196,22 +196,14 @@ public sealed class ProcessWhisperMesh : IMesh, IExternalCost
         return true;
     }
 
-    public async Task CollectFullAsync(CancellationToken ct)
+    public Task CollectFullAsync(CancellationToken ct)
     {
         for (var i = 0; i < _children.Length; i++)
         {
-            var gate = _stdinLocks[i];
-            await gate.WaitAsync(ct).ConfigureAwait(false);
-            try
-            {
-                await _children[i].StandardInput.WriteLineAsync("g".AsMemory(), ct).ConfigureAwait(false);
-                await _children[i].StandardInput.FlushAsync(ct).ConfigureAwait(false);
-            }
-            finally
-            {
-                gate.Release();
-            }
+            WriteLine(i, "g");
         }
+
+        return Task.CompletedTask;
     }
 
     private void WriteLine(int node, string line)

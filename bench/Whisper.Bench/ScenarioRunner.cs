@@ -516,22 +516,16 @@ public static class ScenarioRunner
     /// their memory to <paramref name="memory"/> every <see cref="MemorySeries.Interval"/> (the end point is added by the caller).
     /// </summary>
     /// <summary>
-    /// Each node's live heap once the group is at rest: waits until the nodes' delivery count has not moved for 1 s (at
-    /// most 20 s: everything sent is delivered and acknowledged, the engines hold nothing in flight), asks every node for
-    /// a full compacting collection, and returns what each reports after it (waits at most 10 s for the reports).
-    /// </summary>
-    /// <summary>
     /// How long a measurement at rest waits after deliveries settle: past two of the engines' 10-s reviews of their
     /// delivery buffers, which give back what a burst made them grow.
     /// </summary>
     public static readonly TimeSpan RestLinger = TimeSpan.FromSeconds(25);
 
-    public static async Task<long[]> LiveAtRestAsync(IExternalCost nodes, CancellationToken ct) =>
-        [.. (await MemoryAtRestAsync(nodes, TimeSpan.Zero, ct).ConfigureAwait(false)).Select(static m => m.LiveAfterFullGc)];
-
     /// <summary>
-    /// Like <see cref="LiveAtRestAsync"/>, waiting <paramref name="linger"/> more once deliveries have settled (time for
-    /// the engines' buffer reviews), and with each node's whole report after its collection.
+    /// Each node's memory once the group is at rest: waits until the nodes' delivery count has not moved for 1 s (at
+    /// most 20 s: everything sent is delivered and acknowledged, the engines hold nothing in flight), then
+    /// <paramref name="linger"/> more, asks every node for a full compacting collection, and returns each node's first
+    /// report after it (its <see cref="NodeMemory.LiveAfterFullGc"/> is the live heap; waits at most 10 s for them).
     /// </summary>
     public static async Task<NodeMemory[]> MemoryAtRestAsync(IExternalCost nodes, TimeSpan linger, CancellationToken ct)
     {
