@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -9,12 +10,16 @@ namespace Whisper.Net;
 /// <summary>
 /// The blocking receive of <see cref="UdpDatagramTransport"/> on Linux, straight on the socket's file descriptor:
 /// <c>recvmmsg</c> takes everything the socket holds (up to <see cref="BatchSize"/> datagrams) in one call into buffers of
-/// its own, handed out one by one; when nothing is there, <c>poll</c> on the socket and on an <c>eventfd</c> that
-/// <see cref="Wake"/> writes. The kernel then wakes the waiting thread itself when a datagram arrives. .NET's own
-/// synchronous receive keeps the descriptor non-blocking and waits on an event that its epoll thread sets, so every
-/// datagram that finds the receiver waiting costs two thread wake-ups instead of one, and a wake-up needs a datagram.
-/// A datagram that wakes the receiver costs two system calls (poll, recvmmsg), a busy socket one per batch. On the
-/// sending side, <see cref="Queue"/> and <see cref="Flush"/> send a batch of datagrams with one <c>sendmmsg</c>.
+/// its own, handed out one by one. When nothing is there it waits in the socket itself: a blocking <c>recvmmsg</c>
+/// (<c>MSG_WAITFORONE</c>) bounded by <c>SO_RCVTIMEO</c>, so a datagram that finds the receiver waiting costs one system
+/// call, as a plain blocking receive does. <c>SO_RCVTIMEO</c> counts in scheduler ticks (4 ms at the usual 250 Hz, measured
+/// at creation), so it is set to the whole ticks that fit in the wait (the wait ends early, never late) and only when that
+/// changes; a wait shorter than a tick polls the socket with <c>poll</c> (millisecond timeouts). <see cref="Wake"/> sends
+/// a zero-length datagram to the socket's own address, which ends either kind of wait (the driver takes an empty datagram
+/// for a wake-up); without an address of its own it writes an <c>eventfd</c> that every wait then polls with the socket.
+/// .NET's own synchronous receive keeps the descriptor non-blocking and waits on an event that its epoll thread sets, so
+/// every datagram that finds the receiver waiting would cost two thread wake-ups instead of one. On the sending side,
+/// <see cref="Queue"/> and <see cref="Flush"/> send a batch of datagrams with one <c>sendmmsg</c>.
 /// <para>Receives by one thread at a time, sends by one thread at a time; <see cref="Wake"/> from any thread. All hold a reference on the handles
 /// they use, so a concurrent dispose never lets them touch a descriptor number that was closed (and maybe reused). The
 /// batch buffers are pinned managed arrays, so they live as long as this object, whoever disposes it.</para>
@@ -40,6 +45,15 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     private const short POLLNVAL = 0x20;
     private const int EFD_CLOEXEC = 0x80000;
     private const int EFD_NONBLOCK = 0x800;
+    private const int MSG_WAITFORONE = 0x10000;
+    private const int SOL_SOCKET = 1;
+    private const int SO_RCVTIMEO = 20; // the 64-bit struct timeval on 64-bit Linux
+    private const int F_GETFL = 3;
+    private const int F_SETFL = 4;
+    private const int O_NONBLOCK = 0x800;
+
+    /// <summary>Ticks of the kernel's timer wheel that its first level keeps exactly; longer timeouts may expire up to 1/8 late.</summary>
+    private const long ExactTicks = 63;
 
     private readonly SafeHandle _socket;
     private readonly SafeFileHandle _event;
@@ -49,12 +63,22 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     private int _count; // datagrams in the batch
     private int _next; // the next one to hand out
     private bool _emptied; // the last recvmmsg found fewer than BatchSize: the socket was empty just now
+    private readonly byte[]? _wakeName; // this socket's own address (native sockaddr) for a wake-up datagram; null: the eventfd
+    private readonly long _tickMicros; // the kernel's scheduler tick, 0 when the blocking wait is off (poll only)
+    private long _armedTicks; // the SO_RCVTIMEO set now, in scheduler ticks (0: not set)
+    private volatile bool _blockingOff; // a blocking wait returned at once (the descriptor was made non-blocking): poll only
 
-    private LinuxSocketWait(SafeHandle socket, SafeFileHandle wakeEvent)
+    private LinuxSocketWait(SafeHandle socket, SafeFileHandle wakeEvent, byte[]? wakeName, long tickMicros)
     {
         _socket = socket;
         _event = wakeEvent;
+        _wakeName = wakeName;
+        _tickMicros = wakeName is null ? 0 : tickMicros;
+        _armedTicks = tickMicros > 0 ? 1 : 0; // the calibration left one tick set
     }
+
+    /// <summary>True when waits block in the socket (a wake-up is a datagram to itself), false when they poll only.</summary>
+    public bool BlocksInSocket => _tickMicros > 0 && !_blockingOff;
 
     /// <summary>
     /// Copies a datagram of at most <see cref="SlotBytes"/> bytes and its destination (a native sockaddr) for the next
@@ -131,8 +155,12 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
         }
     }
 
-    /// <summary>Null where this is not Linux or the C library refuses (the transport then uses .NET's receive).</summary>
-    public static LinuxSocketWait? TryCreate(Socket socket)
+    /// <summary>
+    /// Null where this is not Linux or the C library refuses (the transport then uses .NET's receive).
+    /// <paramref name="self"/> is where a wake-up datagram reaches this socket (its own address, loopback for a wildcard
+    /// bind); null keeps every wait in <c>poll</c> with the <c>eventfd</c>.
+    /// </summary>
+    public static LinuxSocketWait? TryCreate(Socket socket, SocketAddress? self)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -142,11 +170,56 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
         try
         {
             var fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-            return fd < 0 ? null : new LinuxSocketWait(socket.SafeHandle, new SafeFileHandle(fd, ownsHandle: true));
+            if (fd < 0)
+            {
+                return null;
+            }
+
+            var wakeName = self is { Size: > 0 and <= NameBytes } ? self.Buffer.Span[..self.Size].ToArray() : null;
+            return new LinuxSocketWait(socket.SafeHandle, new SafeFileHandle(fd, ownsHandle: true), wakeName, wakeName is null ? 0 : PrepareBlockingWait(socket.SafeHandle));
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
             return null;
+        }
+    }
+
+    /// <summary>
+    /// Makes the descriptor blocking (the transport never uses .NET's asynchronous calls on it, which would need it
+    /// non-blocking) and measures the kernel's scheduler tick: <c>SO_RCVTIMEO</c> set to 1 us reads back as one tick. 0
+    /// (poll only) when either fails.
+    /// </summary>
+    private static long PrepareBlockingWait(SafeHandle socket)
+    {
+        var added = false;
+        try
+        {
+            socket.DangerousAddRef(ref added);
+            var fd = (int)socket.DangerousGetHandle();
+            var flags = fcntl(fd, F_GETFL, 0);
+            if (flags < 0 || ((flags & O_NONBLOCK) != 0 && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0))
+            {
+                return 0;
+            }
+
+            var asked = new TimeVal { Seconds = 0, Micros = 1 };
+            var got = default(TimeVal);
+            var length = (uint)sizeof(TimeVal);
+            if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &asked, (uint)sizeof(TimeVal)) != 0
+                || getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &got, &length) != 0)
+            {
+                return 0;
+            }
+
+            var tick = (got.Seconds * 1_000_000) + got.Micros;
+            return tick is >= 100 and <= 100_000 ? tick : 0; // 10 Hz ... 10 kHz; anything else is not a tick
+        }
+        finally
+        {
+            if (added)
+            {
+                socket.DangerousRelease();
+            }
         }
     }
 
@@ -172,7 +245,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
             return -1;
         }
 
-        var deadline = timeout > TimeSpan.Zero ? Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds) : 0;
+        var deadline = timeout > TimeSpan.Zero ? Stopwatch.GetTimestamp() + (long)Math.Ceiling(timeout.TotalSeconds * Stopwatch.Frequency) : 0;
         var socketRef = false;
         var eventRef = false;
         try
@@ -185,12 +258,20 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
             // Each pass takes datagrams, an error the kernel reported once, or a wait that ends by the deadline.
             for (var pass = 0; pass < 1_000_000; pass++)
             {
-                var left = deadline - Environment.TickCount64;
-                if (left > 0)
+                var leftMicros = deadline == 0 ? 0 : (deadline - Stopwatch.GetTimestamp()) * 1_000_000 / Stopwatch.Frequency;
+                var flags = MSG_DONTWAIT | MSG_TRUNC;
+                var blocking = false;
+                if (leftMicros > 0 && BlocksInSocket && leftMicros / _tickMicros is var ticks and > 0)
+                {
+                    ArmTimeout(fd, ticks <= ExactTicks ? ticks : ticks - (ticks / 8));
+                    flags = MSG_WAITFORONE | MSG_TRUNC;
+                    blocking = true;
+                }
+                else if (leftMicros > 0)
                 {
                     fds[0] = new PollFd { Fd = fd, Events = POLLIN };
                     fds[1] = new PollFd { Fd = wakeFd, Events = POLLIN };
-                    var ready = poll(fds, 2, (int)Math.Min(left, int.MaxValue));
+                    var ready = poll(fds, 2, (int)Math.Min((leftMicros + 999) / 1000, int.MaxValue));
                     if (ready == 0)
                     {
                         return -1;
@@ -214,13 +295,18 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                     }
                 }
 
-                var taken = recvmmsg(fd, _in.First, BatchSize, MSG_DONTWAIT | MSG_TRUNC, null);
+                var taken = recvmmsg(fd, _in.First, BatchSize, flags, null);
                 if (taken > 0)
                 {
                     _count = taken;
                     _next = 0;
                     _emptied = taken < BatchSize;
                     return Take(buffer, from);
+                }
+
+                if (taken == 0)
+                {
+                    return -1; // the socket was shut down (it is being disposed): nothing more will come
                 }
 
                 var errno = Marshal.GetLastPInvokeError();
@@ -232,7 +318,14 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                 if (errno == EAGAIN)
                 {
                     _emptied = false;
-                    if (left <= 0)
+                    if (blocking && (fcntl(fd, F_GETFL, 0) & O_NONBLOCK) != 0)
+                    {
+                        // Not a timeout: something made the descriptor non-blocking after all. Poll from now on.
+                        _blockingOff = true;
+                        Wake(); // a wake-up sent as a datagram meanwhile is still in the socket; one more for the eventfd
+                    }
+
+                    if (leftMicros <= 0)
                     {
                         return -1; // no wait asked: nothing there
                     }
@@ -259,6 +352,29 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sets <c>SO_RCVTIMEO</c> to about <paramref name="ticks"/> scheduler ticks: unchanged while the value set is at most
+    /// that and at least half of it (a wait may end early, never late), so a busy receiver rarely pays for the call.
+    /// </summary>
+    private void ArmTimeout(int fd, long ticks)
+    {
+        if (_armedTicks <= ticks && _armedTicks * 2 >= ticks)
+        {
+            return;
+        }
+
+        var micros = ticks * _tickMicros;
+        var value = new TimeVal { Seconds = (nint)(micros / 1_000_000), Micros = (nint)(micros % 1_000_000) };
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, (uint)sizeof(TimeVal)) == 0)
+        {
+            _armedTicks = ticks;
+        }
+        else
+        {
+            _blockingOff = true; // the wait could not be bounded: poll from now on
+        }
+    }
+
     /// <summary>Hands out the next datagram of the batch.</summary>
     private int Take(Span<byte> buffer, SocketAddress from)
     {
@@ -274,9 +390,39 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
         return length;
     }
 
-    /// <summary>Ends a <see cref="Receive"/> that waits now, or the next one. Thread-safe; a no-op after dispose.</summary>
+    /// <summary>
+    /// Ends a <see cref="Receive"/> that waits now, or the next one: a zero-length datagram to the socket itself when waits
+    /// block in it, else the eventfd. Thread-safe; a no-op after dispose. A wake-up datagram the kernel refuses (a full
+    /// receive buffer: the receiver has data to take anyway) is not retried; waits are bounded.
+    /// </summary>
     public void Wake()
     {
+        if (BlocksInSocket && _wakeName is { } name)
+        {
+            var socketRef = false;
+            try
+            {
+                _socket.DangerousAddRef(ref socketRef);
+                fixed (byte* to = name)
+                {
+                    _ = sendto((int)_socket.DangerousGetHandle(), null, 0, MSG_DONTWAIT, to, (uint)name.Length);
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // disposed: nobody waits any more
+            }
+            finally
+            {
+                if (socketRef)
+                {
+                    _socket.DangerousRelease();
+                }
+            }
+
+            return;
+        }
+
         var added = false;
         try
         {
@@ -354,6 +500,14 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
         public uint Length;
     }
 
+    /// <summary>struct timeval (64-bit fields on 64-bit Linux).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeVal
+    {
+        public nint Seconds;
+        public nint Micros;
+    }
+
     [StructLayout(LayoutKind.Sequential)]
     private struct PollFd
     {
@@ -379,4 +533,17 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint write(int fd, void* buffer, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint sendto(int fd, void* buffer, nuint length, int flags, byte* to, uint toLength);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setsockopt(int fd, int level, int name, void* value, uint length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getsockopt(int fd, int level, int name, void* value, uint* length);
+
+    // fcntl is variadic in C; its third argument is an int for F_GETFL and F_SETFL, passed in a register like a fixed one.
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int command, int argument);
 }

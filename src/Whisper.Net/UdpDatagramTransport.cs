@@ -30,8 +30,11 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
     private readonly SocketAddress? _wakeAddress;
     private readonly LinuxSocketWait? _native;
 
-    /// <summary>True when the blocking receive waits in poll() on the descriptor (Linux), false for .NET's own receive.</summary>
+    /// <summary>True when the blocking receive is the native one (Linux: recvmmsg, see <see cref="LinuxSocketWait"/>), false for .NET's own.</summary>
     internal bool UsesNativeWait => _native is not null;
+
+    /// <summary>True when the native receive waits in the socket itself (blocking recvmmsg), false when it polls.</summary>
+    internal bool WaitsInSocket => _native is { BlocksInSocket: true };
     private readonly Dictionary<AddressKey, IPEndPoint> _receiveCache = [];
     private readonly Dictionary<IPEndPoint, SocketAddress> _sendCache = [];
     private readonly ILogger _logger;
@@ -49,8 +52,9 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
             ? new IPEndPoint(IPAddress.IPv6Any, 0)
             : new IPEndPoint(IPAddress.Any, 0);
         _receivedFrom = new SocketAddress(socket.AddressFamily);
-        _native = nativeWait ? LinuxSocketWait.TryCreate(socket) : null;
-        _wakeAddress = _native is null && TryTarget(WakeTarget(LocalEndpoint), out var wake) ? wake.Serialize() : null;
+        var self = TryTarget(WakeTarget(LocalEndpoint), out var wake) ? wake.Serialize() : null;
+        _native = nativeWait ? LinuxSocketWait.TryCreate(socket, self) : null;
+        _wakeAddress = _native is null ? self : null;
     }
 
     public IPEndPoint LocalEndpoint { get; }
@@ -304,10 +308,9 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
     }
 
     /// <summary>
-    /// Ends a waiting <see cref="TryReceive"/>: on Linux through an eventfd it polls with the socket
-    /// (<see cref="LinuxSocketWait"/>), elsewhere with a zero-length datagram to this socket itself (to the loopback
-    /// address when it is bound to a wildcard). Safe from any thread: it touches only the socket, the eventfd and an
-    /// address made once.
+    /// Ends a waiting <see cref="TryReceive"/> with a zero-length datagram to this socket itself (to the loopback address
+    /// when it is bound to a wildcard), on Linux by <see cref="LinuxSocketWait.Wake"/> (or its eventfd when it polls). Safe
+    /// from any thread: it touches only the socket, the eventfd and an address made once.
     /// </summary>
     public void Wake()
     {

@@ -7,8 +7,8 @@ namespace Whisper.IntegrationTests.InProcess;
 
 /// <summary>
 /// The blocking receive a node's driver thread waits in (<see cref="IBlockingDatagramReceiver"/>): on Linux straight on
-/// the descriptor with poll() and an eventfd, elsewhere .NET's receive with a self-addressed wake-up datagram. Every
-/// test runs on both paths.
+/// the descriptor (a blocking recvmmsg bounded by SO_RCVTIMEO, poll() for waits shorter than a scheduler tick), elsewhere
+/// .NET's receive; both woken by a self-addressed zero-length datagram. Every test runs on both paths.
 /// </summary>
 public sealed class BlockingReceiveTests
 {
@@ -61,6 +61,75 @@ public sealed class BlockingReceiveTests
 
         Assert.True(elapsed < TimeSpan.FromSeconds(15), $"the wait lasted {elapsed}");
         Assert.True(!got || length == 0); // a wake-up is never taken for data
+    }
+
+    [Fact]
+    public async Task OnLinuxTheNativeReceiveWaitsInTheSocketItself()
+    {
+        await using var native = UdpDatagramTransport.Bind(Loopback, null, nativeWait: true);
+        await using var dotnet = UdpDatagramTransport.Bind(Loopback, null, nativeWait: false);
+
+        Assert.Equal(OperatingSystem.IsLinux(), native.WaitsInSocket); // a kernel whose SO_RCVTIMEO is not in ticks would poll
+        Assert.False(dotnet.WaitsInSocket);
+    }
+
+    [Theory]
+    [InlineData(2)] // shorter than a scheduler tick (4 ms at 250 Hz): poll()
+    [InlineData(30)] // whole ticks in the socket, the rest in poll()
+    [InlineData(300)]
+    public async Task ANativeWaitWithNothingToTakeLastsItsTimeoutNotLess(int millis)
+    {
+        // (.NET's receive rounds its timeout to scheduler ticks, so it may end up to a tick early: not checked here.)
+        await using var b = UdpDatagramTransport.Bind(Loopback, null, nativeWait: true);
+        var buffer = new byte[64 * 1024];
+
+        var started = Stopwatch.GetTimestamp();
+        var got = b.TryReceive(buffer, TimeSpan.FromMilliseconds(millis), out _);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+
+        Assert.False(got);
+        // Whole ticks in the socket end before the deadline, never after it; poll() waits out the rest.
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(millis - 1), $"a {millis} ms wait ended after {elapsed.TotalMilliseconds:F2} ms");
+        Assert.True(elapsed < TimeSpan.FromMilliseconds(millis) + TimeSpan.FromSeconds(2), $"a {millis} ms wait lasted {elapsed}");
+    }
+
+    [Fact]
+    public async Task AfterAnAsynchronousReceiveMadeTheDescriptorNonBlockingTheNativeWaitStillWaitsWakesAndReceives()
+    {
+        await using var a = UdpDatagramTransport.Bind(Loopback);
+        await using var b = UdpDatagramTransport.Bind(Loopback);
+        var buffer = new byte[64 * 1024];
+        Assert.True(a.Send("async"u8, b.LocalEndpoint));
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            var first = await b.ReceiveAsync(buffer, cts.Token); // .NET makes the descriptor non-blocking for this
+            Assert.Equal(5, first.Length);
+        }
+
+        // The first wait finds the descriptor non-blocking and switches to poll(), which may end that one wait early.
+        _ = b.TryReceive(buffer, TimeSpan.FromMilliseconds(50), out _);
+        Assert.False(b.WaitsInSocket);
+        var started = Stopwatch.GetTimestamp();
+        Assert.False(b.TryReceive(buffer, TimeSpan.FromMilliseconds(100), out _));
+        Assert.True(Stopwatch.GetElapsedTime(started) >= TimeSpan.FromMilliseconds(99), "the wait did not wait: it would spin");
+
+        var waiting = new ManualResetEventSlim();
+        var receive = Task.Factory.StartNew(() =>
+        {
+            var mine = new byte[64 * 1024];
+            waiting.Set();
+            var got = b.TryReceive(mine, TimeSpan.FromSeconds(30), out var received);
+            return (Got: got, received.Length);
+        }, TaskCreationOptions.LongRunning);
+        Assert.True(waiting.Wait(TimeSpan.FromSeconds(10)));
+        await Task.Delay(50);
+        b.Wake();
+        var (gotWake, length) = await receive.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(!gotWake || length == 0);
+
+        Assert.True(a.Send("after"u8, b.LocalEndpoint));
+        Assert.True(b.TryReceive(buffer, TimeSpan.FromSeconds(5), out var after));
+        Assert.Equal("after"u8.ToArray(), buffer[..after.Length]);
     }
 
     [Theory]
