@@ -271,7 +271,8 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                 {
                     fds[0] = new PollFd { Fd = fd, Events = POLLIN };
                     fds[1] = new PollFd { Fd = wakeFd, Events = POLLIN };
-                    var ready = poll(fds, 2, (int)Math.Min((leftMicros + 999) / 1000, int.MaxValue));
+                    var watched = BlocksInSocket ? 1u : 2u; // wake-ups come as datagrams then: the eventfd stays quiet
+                    var ready = poll(fds, watched, (int)Math.Min((leftMicros + 999) / 1000, int.MaxValue));
                     if (ready == 0)
                     {
                         return -1;
@@ -287,7 +288,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                         throw new ObjectDisposedException(nameof(UdpDatagramTransport));
                     }
 
-                    if ((fds[1].Revents & POLLIN) != 0)
+                    if (watched == 2 && (fds[1].Revents & POLLIN) != 0)
                     {
                         long drained;
                         _ = read(wakeFd, &drained, sizeof(long)); // resets the counter; the wake-up is spent on this wait
