@@ -2601,36 +2601,57 @@ public sealed partial class WhisperEngine
             return;
         }
 
+        // A pass delivers what it can from every stream. Another pass can deliver more only when this one delivered
+        // something and held a message back for its dependencies (a delivery later in the pass may have covered them):
+        // an incomplete message stays incomplete until a datagram comes. So a pass that held nothing back is the last.
         bool progress;
+        int held;
         var guard = 0;
         do
         {
             progress = false;
+            held = 0;
+            var privateHeld = false;
             foreach (var o in _originOrder)
             {
                 while (o != _self && o.BaseKnown && TryDeliverBroadcast(o))
                 {
                     progress = true;
                 }
+
+                held += o.Blocked ? 1 : 0;
             }
 
             foreach (var p in _peerOrder)
             {
-                while (TryDeliverPrivate(p))
+                while (TryDeliverPrivate(p, ref privateHeld))
                 {
                     progress = true;
                 }
             }
+
+            progress &= held > 0 || privateHeld;
         }
         while (progress && ++guard < 100_000);
 
-        var held = 0;
+        Stats.HeldBack = held;
+        CheckNothingDeliverable();
+    }
+
+    /// <summary>Debug builds: after <see cref="RunDelivery"/> no stream has a message it could deliver (its early end is sound).</summary>
+    [System.Diagnostics.Conditional("DEBUG")]
+    private void CheckNothingDeliverable()
+    {
+        var ignored = false;
         foreach (var o in _originOrder)
         {
-            held += o.Blocked ? 1 : 0;
+            Debug.Assert(!(o != _self && o.BaseKnown && TryDeliverBroadcast(o)), $"a message of {o.Id} was deliverable after the delivery passes");
         }
 
-        Stats.HeldBack = held;
+        foreach (var p in _peerOrder)
+        {
+            Debug.Assert(!TryDeliverPrivate(p, ref ignored), $"a private message of {p.Id} was deliverable after the delivery passes");
+        }
     }
 
     private ulong DeliveredOf(MemberId id) =>
@@ -2669,7 +2690,8 @@ public sealed partial class WhisperEngine
         return true;
     }
 
-    private bool TryDeliverPrivate(Peer p)
+    /// <summary>Delivers the next private message from <paramref name="p"/> if it can; sets <paramref name="heldByDeps"/> when its dependencies hold it back.</summary>
+    private bool TryDeliverPrivate(Peer p, ref bool heldByDeps)
     {
         if (p.PrivDelivered >= p.PrivContig)
         {
@@ -2691,6 +2713,7 @@ public sealed partial class WhisperEngine
         var deps = head!.Deps ?? VectorClock.Empty;
         if (!IsCovered(deps.EntrySpan, except: MemberId.None))
         {
+            heldByDeps = true;
             return false;
         }
 
