@@ -14,9 +14,10 @@ namespace Whisper.Net;
 /// (<c>MSG_WAITFORONE</c>) bounded by <c>SO_RCVTIMEO</c>, so a datagram that finds the receiver waiting costs one system
 /// call, as a plain blocking receive does. <c>SO_RCVTIMEO</c> counts in scheduler ticks (4 ms at the usual 250 Hz, measured
 /// at creation), so it is set to the whole ticks that fit in the wait (the wait ends early, never late) and only when that
-/// changes; a wait shorter than a tick polls the socket with <c>poll</c> (millisecond timeouts). <see cref="Wake"/> sends
-/// a zero-length datagram to the socket's own address, which ends either kind of wait (the driver takes an empty datagram
-/// for a wake-up); without an address of its own it writes an <c>eventfd</c> that every wait then polls with the socket.
+/// changes; a wait shorter than a tick polls the socket with <c>poll</c> (millisecond timeouts). While waits block in the
+/// socket (<see cref="BlocksInSocket"/>), the transport wakes them with a zero-length datagram to the socket's own
+/// address, which ends either kind of wait (the driver takes an empty datagram for a wake-up); otherwise
+/// <see cref="Wake"/> writes an <c>eventfd</c> that every wait then polls with the socket.
 /// .NET's own synchronous receive keeps the descriptor non-blocking and waits on an event that its epoll thread sets, so
 /// every datagram that finds the receiver waiting would cost two thread wake-ups instead of one. On the sending side,
 /// <see cref="Queue"/> and <see cref="Flush"/> send a batch of datagrams with one <c>sendmmsg</c>.
@@ -63,21 +64,22 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     private int _count; // datagrams in the batch
     private int _next; // the next one to hand out
     private bool _emptied; // the last recvmmsg found fewer than BatchSize: the socket was empty just now
-    private readonly byte[]? _wakeName; // this socket's own address (native sockaddr) for a wake-up datagram; null: the eventfd
     private readonly long _tickMicros; // the kernel's scheduler tick, 0 when the blocking wait is off (poll only)
     private long _armedTicks; // the SO_RCVTIMEO set now, in scheduler ticks (0: not set)
-    private volatile bool _blockingOff; // a blocking wait returned at once (the descriptor was made non-blocking): poll only
+    private volatile bool _blockingOff; // the descriptor turned out non-blocking, or SO_RCVTIMEO could not be set: poll only
 
-    private LinuxSocketWait(SafeHandle socket, SafeFileHandle wakeEvent, byte[]? wakeName, long tickMicros)
+    private LinuxSocketWait(SafeHandle socket, SafeFileHandle wakeEvent, long tickMicros)
     {
         _socket = socket;
         _event = wakeEvent;
-        _wakeName = wakeName;
-        _tickMicros = wakeName is null ? 0 : tickMicros;
+        _tickMicros = tickMicros;
         _armedTicks = tickMicros > 0 ? 1 : 0; // the calibration left one tick set
     }
 
-    /// <summary>True when waits block in the socket (a wake-up is a datagram to itself), false when they poll only.</summary>
+    /// <summary>
+    /// True when waits block in the socket, which only a datagram to it ends: a wake-up must then be a zero-length datagram
+    /// to itself, not <see cref="Wake"/>. False when they poll the socket and the eventfd.
+    /// </summary>
     public bool BlocksInSocket => _tickMicros > 0 && !_blockingOff;
 
     /// <summary>
@@ -157,10 +159,10 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
 
     /// <summary>
     /// Null where this is not Linux or the C library refuses (the transport then uses .NET's receive).
-    /// <paramref name="self"/> is where a wake-up datagram reaches this socket (its own address, loopback for a wildcard
-    /// bind); null keeps every wait in <c>poll</c> with the <c>eventfd</c>.
+    /// <paramref name="canWakeBySelf"/>: the transport can send this socket a wake-up datagram (it knows an address of its
+    /// own); false keeps every wait in <c>poll</c> with the <c>eventfd</c>.
     /// </summary>
-    public static LinuxSocketWait? TryCreate(Socket socket, SocketAddress? self)
+    public static LinuxSocketWait? TryCreate(Socket socket, bool canWakeBySelf)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -175,8 +177,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                 return null;
             }
 
-            var wakeName = self is { Size: > 0 and <= NameBytes } ? self.Buffer.Span[..self.Size].ToArray() : null;
-            return new LinuxSocketWait(socket.SafeHandle, new SafeFileHandle(fd, ownsHandle: true), wakeName, wakeName is null ? 0 : PrepareBlockingWait(socket.SafeHandle));
+            return new LinuxSocketWait(socket.SafeHandle, new SafeFileHandle(fd, ownsHandle: true), canWakeBySelf ? PrepareBlockingWait(socket.SafeHandle) : 0);
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -323,7 +324,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                     {
                         // Not a timeout: something made the descriptor non-blocking after all. Poll from now on.
                         _blockingOff = true;
-                        Wake(); // a wake-up sent as a datagram meanwhile is still in the socket; one more for the eventfd
+                        Wake(); // a wake-up datagram sent meanwhile is still in the socket; from now on they come here
                     }
 
                     if (leftMicros <= 0)
@@ -392,38 +393,11 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     }
 
     /// <summary>
-    /// Ends a <see cref="Receive"/> that waits now, or the next one: a zero-length datagram to the socket itself when waits
-    /// block in it, else the eventfd. Thread-safe; a no-op after dispose. A wake-up datagram the kernel refuses (a full
-    /// receive buffer: the receiver has data to take anyway) is not retried; waits are bounded.
+    /// Ends a <see cref="Receive"/> that polls now, or the next one, through the eventfd (waits that block in the socket
+    /// need a datagram instead: <see cref="BlocksInSocket"/>). Thread-safe; a no-op after dispose.
     /// </summary>
     public void Wake()
     {
-        if (BlocksInSocket && _wakeName is { } name)
-        {
-            var socketRef = false;
-            try
-            {
-                _socket.DangerousAddRef(ref socketRef);
-                fixed (byte* to = name)
-                {
-                    _ = sendto((int)_socket.DangerousGetHandle(), null, 0, MSG_DONTWAIT, to, (uint)name.Length);
-                }
-            }
-            catch (ObjectDisposedException)
-            {
-                // disposed: nobody waits any more
-            }
-            finally
-            {
-                if (socketRef)
-                {
-                    _socket.DangerousRelease();
-                }
-            }
-
-            return;
-        }
-
         var added = false;
         try
         {
@@ -534,9 +508,6 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint write(int fd, void* buffer, nuint count);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial nint sendto(int fd, void* buffer, nuint length, int flags, byte* to, uint toLength);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int setsockopt(int fd, int level, int name, void* value, uint length);

@@ -52,9 +52,8 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
             ? new IPEndPoint(IPAddress.IPv6Any, 0)
             : new IPEndPoint(IPAddress.Any, 0);
         _receivedFrom = new SocketAddress(socket.AddressFamily);
-        var self = TryTarget(WakeTarget(LocalEndpoint), out var wake) ? wake.Serialize() : null;
-        _native = nativeWait ? LinuxSocketWait.TryCreate(socket, self) : null;
-        _wakeAddress = _native is null ? self : null;
+        _wakeAddress = TryTarget(WakeTarget(LocalEndpoint), out var wake) ? wake.Serialize() : null;
+        _native = nativeWait ? LinuxSocketWait.TryCreate(socket, canWakeBySelf: _wakeAddress is not null) : null;
     }
 
     public IPEndPoint LocalEndpoint { get; }
@@ -309,8 +308,9 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
 
     /// <summary>
     /// Ends a waiting <see cref="TryReceive"/> with a zero-length datagram to this socket itself (to the loopback address
-    /// when it is bound to a wildcard), on Linux by <see cref="LinuxSocketWait.Wake"/> (or its eventfd when it polls). Safe
-    /// from any thread: it touches only the socket, the eventfd and an address made once.
+    /// when it is bound to a wildcard); on Linux through the eventfd instead while the native receive polls
+    /// (<see cref="LinuxSocketWait.Wake"/>). Safe from any thread: it touches only the socket, the eventfd and an address
+    /// made once.
     /// </summary>
     public void Wake()
     {
@@ -319,7 +319,7 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
             return;
         }
 
-        if (_native is { } native)
+        if (_native is { BlocksInSocket: false } native)
         {
             native.Wake();
             return;
