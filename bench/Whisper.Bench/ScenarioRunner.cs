@@ -28,6 +28,12 @@ public sealed record BenchOptions
     /// <summary>Most latency samples per mesh and loss (0 skips the latency phase); the phase also ends after min(<see cref="Duration"/>, 3 s).</summary>
     public int LatencySamples { get; init; } = 2000;
 
+    /// <summary>
+    /// Also measure latency with the meshes interleaved in one phase (<see cref="PairedLatencyPhase"/>), when raw UDP and Whisper
+    /// run in this process at loss 0: records <c>udp-raw paired</c>, <c>whisper paired</c> (and <c>litenetlib paired</c>).
+    /// </summary>
+    public bool PairedLatency { get; init; } = true;
+
     /// <summary>Meshes a run can measure (<see cref="Scenarios"/>).</summary>
     public static IReadOnlyList<string> KnownScenarios { get; } = ["udp-raw", "litenetlib", "whisper", "idle"];
 
@@ -162,10 +168,24 @@ public static class ScenarioRunner
             }
         }
 
+        if (PairedLatencyPhase.Applies(o))
+        {
+            log?.WriteLine($"running latency {PairedLatencyPhase.Suffix} (the meshes take turns in blocks of {PairedLatencyPhase.BlockSamples} samples) ...");
+            try
+            {
+                records.AddRange(await PairedLatencyPhase.MeasureAsync(o, log, ct).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+            {
+                log?.WriteLine($"latency {PairedLatencyPhase.Suffix} failed: {ex.Message}");
+                records.Add(new BenchRecord($"whisper {PairedLatencyPhase.Suffix}", "failed", 1, "bool"));
+            }
+        }
+
         return records;
     }
 
-    private static async Task<IMesh> CreateAsync(string name, BenchOptions o, CancellationToken ct) => name switch
+    internal static async Task<IMesh> CreateAsync(string name, BenchOptions o, CancellationToken ct) => name switch
     {
         "udp-raw" => new RawUdpMesh(o.Nodes, o.Size, o.Seed),
         "litenetlib" => await LiteNetLibMesh.StartAsync(o.Nodes, o.Size, o.Seed, ct).ConfigureAwait(false),
@@ -181,31 +201,8 @@ public static class ScenarioRunner
         var r = new List<BenchRecord>();
         mesh.SetLoss(loss);
         var n = mesh.Nodes;
-        var seqs = new long[n];
-
-        // Latency: one broadcast at a time, senders rotating, until the other n-1 delivered it.
-        long pendingKey = -1;
-        var remaining = 0;
-        long firstAt = 0; // when the first of the n-1 members delivered the pending sample
-        TaskCompletionSource? done = null;
-        long deliveries = 0;
-        mesh.Delivered = (recv, origin, seq) =>
-        {
-            Interlocked.Increment(ref deliveries);
-            if (((long)origin << 40 | seq) == Volatile.Read(ref pendingKey))
-            {
-                var left = Interlocked.Decrement(ref remaining);
-                if (left == n - 2)
-                {
-                    Volatile.Write(ref firstAt, Stopwatch.GetTimestamp());
-                }
-
-                if (left == 0)
-                {
-                    done?.TrySetResult();
-                }
-            }
-        };
+        var probe = new LatencyProbe(mesh);
+        var seqs = probe.Seqs;
         if (o.Idle > TimeSpan.Zero && loss == 0)
         {
             r.AddRange(await MeasureIdleInMeshAsync(mesh, scenario, o.Idle, ct).ConfigureAwait(false));
@@ -255,35 +252,8 @@ public static class ScenarioRunner
             }
         }
 
-        // One broadcast by node i % n: its latency in microseconds (and until the send call returned and the first member
-        // delivered it), or null when it timed out.
-        async Task<(double Total, double Send, double First)?> SampleAsync(int i)
-        {
-            var origin = i % n;
-            var seq = seqs[origin]++;
-            done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Volatile.Write(ref remaining, n - 1);
-            Volatile.Write(ref pendingKey, (long)origin << 40 | seq);
-            var t0 = Stopwatch.GetTimestamp();
-            while (!await mesh.BroadcastAsync(origin, seq, ct).ConfigureAwait(false))
-            {
-                await Task.Yield();
-            }
+        Task<LatencySample?> SampleAsync(int i) => probe.SampleAsync(i, sampleTimeout, ct);
 
-            var sent = Stopwatch.GetTimestamp();
-            try
-            {
-                await done.Task.WaitAsync(sampleTimeout, ct).ConfigureAwait(false);
-                return (Stopwatch.GetElapsedTime(t0).TotalMicroseconds, Stopwatch.GetElapsedTime(t0, sent).TotalMicroseconds,
-                    Stopwatch.GetElapsedTime(t0, Volatile.Read(ref firstAt)).TotalMicroseconds);
-            }
-            catch (TimeoutException)
-            {
-                return null;
-            }
-        }
-
-        Volatile.Write(ref pendingKey, -1);
         self.Refresh();
         var latencyCpu = self.TotalProcessorTime - latencyCpu0;
         var n0 = samples.Count + incomplete;
@@ -389,7 +359,7 @@ public static class ScenarioRunner
         r.Add(new(scenario, "tput_warmup_s", Stopwatch.GetElapsedTime(tputWarmupStart).TotalSeconds, "s"));
         var proc = Process.GetCurrentProcess();
         var c0 = mesh is WhisperMesh wm0 ? await wm0.CountersAsync(ct).ConfigureAwait(false) : default;
-        var d0 = Interlocked.Read(ref deliveries);
+        var d0 = probe.Deliveries;
         var (w0, b0) = mesh.WireCounters();
         var a0 = GC.GetTotalAllocatedBytes(true);
         var g0 = new[] { GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2) };
@@ -406,7 +376,7 @@ public static class ScenarioRunner
         Volatile.Write(ref measuring, false);
         var wall = t.Elapsed;
         var ts1 = Stopwatch.GetTimestamp();
-        var d1 = Interlocked.Read(ref deliveries);
+        var d1 = probe.Deliveries;
         var (w1, b1) = mesh.WireCounters();
         var a1 = GC.GetTotalAllocatedBytes(true);
         proc.Refresh();
@@ -697,7 +667,7 @@ public static class ScenarioRunner
         ];
     }
 
-    private static double Pct(List<double> sorted, double p) =>
+    internal static double Pct(List<double> sorted, double p) =>
         sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
     /// <summary>A plain-text table per loss level: one row per metric, one column per mesh, and ratios.</summary>

@@ -18,10 +18,11 @@ internal static class BenchCommand
         var json = new Option<FileInfo?>("--json") { Description = "Also write [{scenario, metric, value, unit}] records to this file." };
         var idle = new Option<double>("--idle") { Description = "Seconds the formed mesh sits idle (after 1 s to settle) to measure idle CPU and memory; 0 skips.", DefaultValueFactory = _ => 3 };
         var latencySamples = new Option<int>("--latency-samples") { Description = "Most latency samples; 0 skips the latency phase (which also ends after min(duration, 3 s)).", DefaultValueFactory = _ => 2000 };
+        var paired = new Option<bool>("--paired-latency") { Description = "Also measure latency with the meshes taking turns in short blocks in one phase (needs udp-raw and whisper, loss 0): ratios that hold on a noisy machine.", DefaultValueFactory = _ => true };
         var processPerNode = new Option<bool>("--process-per-node") { Description = "Run each Whisper node as its own process (latency then includes two pipe hops to this process)." };
         var command = new Command("bench", "Benchmark Whisper against raw UDP and LiteNetLib on loopback (ratios from one run).")
         {
-            nodes, size, duration, loss, scenarios, json, processPerNode, idle, latencySamples,
+            nodes, size, duration, loss, scenarios, json, processPerNode, idle, latencySamples, paired,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -36,6 +37,7 @@ internal static class BenchCommand
                 ProcessPerNode = result.GetValue(processPerNode),
                 Idle = Seconds(result.GetValue(idle)),
                 LatencySamples = result.GetValue(latencySamples),
+                PairedLatency = result.GetValue(paired),
                 Launcher = SelfLauncher(),
             };
             var wild = new[] { duration, idle }.FirstOrDefault(o => !(Math.Abs(result.GetValue(o)) <= BenchOptions.MaxPhase.TotalSeconds)); // also NaN
