@@ -143,7 +143,7 @@ public sealed class EngineStats
     /// <summary>Chunks kept for retransmission or relay right now (own and others').</summary>
     public int StoredChunks { get; internal set; }
 
-    /// <summary>Released chunks kept for reuse (as of the last stability update): at most the pool's bound, 16384.</summary>
+    /// <summary>Released chunks kept for reuse (as of the last stability update): what the last 10 s needed, at most <see cref="Wire.FramePool.DefaultMaxPooled"/>.</summary>
     public int PooledChunks { get; internal set; }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,

@@ -26,6 +26,7 @@ public sealed partial class WhisperEngine
     private int _deliveryDepsPeak;
     private int _deliveriesPeak;
     private TimeSpan _deliveryReviewAt;
+    private TimeSpan _poolReviewAt;
     private ClockEntry[] _depsScratch = new ClockEntry[VectorClock.MaxEntries];
     private ClockEntry[] _ackScratch = new ClockEntry[VectorClock.MaxEntries];
     private readonly ReusableAck _outgoingAck = new();
@@ -118,6 +119,12 @@ public sealed partial class WhisperEngine
     /// </summary>
     private void ReviewDeliveryBuffers(TimeSpan now)
     {
+        if (now >= _poolReviewAt)
+        {
+            _poolReviewAt = now + DeliveryBufferReview;
+            _pool.Trim(); // the same for the chunk pool: it keeps what the period's peak needed
+        }
+
         if (now < _deliveryReviewAt || _deliveries.Count != 0)
         {
             return;

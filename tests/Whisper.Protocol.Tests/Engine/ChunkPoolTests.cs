@@ -74,6 +74,43 @@ public sealed class ChunkPoolTests
     }
 
     [Fact]
+    public void A_trim_keeps_what_the_last_period_needed_and_a_later_one_gives_back_a_past_burst()
+    {
+        var pool = new FramePool();
+        List<ChunkFrame> Rent(int count) =>
+            [.. Enumerable.Range(1, count).Select(i => pool.RentChunk(Origin, (ulong)i, ChunkFlags.First | ChunkFlags.Last, true, [], "x"u8))];
+
+        var burst = Rent(100);
+        burst.ForEach(pool.Return);
+        Assert.Equal(0, pool.Trim()); // the period's peak was 100 rented: all 100 are needed to reach it again
+        Assert.Equal(100, pool.Available);
+
+        var steady = Rent(30); // the next period needs 30 at once
+        Assert.Equal(70, pool.Available);
+        Assert.Equal(70, pool.Trim()); // its peak, 30, is all rented now: no free chunk is needed to reach it
+        Assert.Equal(0, pool.Available);
+
+        steady.ForEach(pool.Return);
+        Assert.Equal(0, pool.Trim()); // this period began with 30 rented: they may all be needed again
+        Assert.Equal(30, pool.Available);
+        Assert.Equal(30, pool.Trim()); // a period that rented nothing: everything goes
+        Assert.Equal(0, pool.Available);
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    [Fact]
+    public void A_pool_never_keeps_more_free_chunks_than_its_bound()
+    {
+        var pool = new FramePool(maxPooled: 4);
+        var chunks = Enumerable.Range(1, 10).Select(i => pool.RentChunk(Origin, (ulong)i, ChunkFlags.Last, false, [], "x"u8)).ToList();
+
+        chunks.ForEach(pool.Return);
+
+        Assert.Equal(4, pool.Available);
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    [Fact]
     public void A_pooled_decode_copies_the_payload_and_deps_out_of_the_datagram()
     {
         var deps = VectorClock.From([new ClockEntry(new MemberId(5), 3), new ClockEntry(new MemberId(9), 1)]);
