@@ -34,6 +34,24 @@ internal sealed class LatencyProbe
     /// <summary>Deliveries at members other than the origin so far, samples or not.</summary>
     public long Deliveries => Interlocked.Read(ref _deliveries);
 
+    /// <summary>
+    /// Untimed samples for <paramref name="warmup"/> and then until this process's JIT has been quiet for a while (at most
+    /// <see cref="JitQuiet.MaxExtra"/> longer), so that the samples after it measure tiered-up code and warm caches; returns
+    /// how many it took (each bounded by <paramref name="timeout"/>, the loop by JitQuiet's cap).
+    /// </summary>
+    public async Task<int> WarmUpAsync(TimeSpan warmup, TimeSpan timeout, CancellationToken ct)
+    {
+        var end = Stopwatch.GetTimestamp() + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
+        var jit = new JitQuiet();
+        var i = 0;
+        for (; i < 1_000_000 && !jit.Done(end); i++)
+        {
+            _ = await SampleAsync(i, timeout, ct).ConfigureAwait(false);
+        }
+
+        return i;
+    }
+
     /// <summary>Broadcast number <paramref name="i"/> (by node i % n): its latency, or null when not every member delivered it within <paramref name="timeout"/>.</summary>
     public async Task<LatencySample?> SampleAsync(int i, TimeSpan timeout, CancellationToken ct)
     {

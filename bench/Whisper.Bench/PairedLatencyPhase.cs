@@ -51,20 +51,10 @@ public static class PairedLatencyPhase
             var warmupStart = Stopwatch.GetTimestamp();
             foreach (var arm in arms)
             {
-                // As the sequential phase's warm-up: untimed samples for o.Warmup, then until the JIT is quiet (bounded by its cap).
-                var jit = new JitQuiet();
-                var end = Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency);
-                for (var i = 0; i < 1_000_000 && !jit.Done(end); i++)
-                {
-                    _ = await arm.Probe.SampleAsync(arm.Next++, timeout, ct).ConfigureAwait(false);
-                }
+                arm.Next = await arm.Probe.WarmUpAsync(o.Warmup, timeout, ct).ConfigureAwait(false); // as the sequential phase's
             }
 
-            var quiet = new JitQuiet(); // the last mesh's warm-up may have made shared code hot again
-            while (!quiet.Done(Stopwatch.GetTimestamp()))
-            {
-                await Task.Delay(50, ct).ConfigureAwait(false); // bounded by JitQuiet's cap
-            }
+            await JitQuiet.WaitAsync(ct).ConfigureAwait(false); // the last mesh's warm-up may have made shared code hot again
 
             var warmup = Stopwatch.GetElapsedTime(warmupStart).TotalSeconds;
             var perMesh = Math.Min(o.Duration.TotalSeconds, 3);

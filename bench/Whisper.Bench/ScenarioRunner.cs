@@ -218,18 +218,16 @@ public static class ScenarioRunner
             sampleTimeout = TimeSpan.FromMilliseconds(20); // raw UDP never repairs a loss
         }
 
-        // Warm-up: the same loop untimed for o.Warmup and then until this process's JIT has been quiet for a while (at
-        // most JitQuiet.MaxExtra longer), so that the samples measure tiered-up code (the engine's methods start as quick
+        // Warm-up (LatencyProbe.WarmUpAsync): untimed samples for o.Warmup and then until this process's JIT has been quiet
+        // for a while (at most JitQuiet.MaxExtra longer), so that the samples measure tiered-up code (the engine's methods start as quick
         // JIT code and are recompiled in the background after 30 calls) and warm caches, as the throughput phase's
         // warm-up does. Until 2026-12-03 it also stopped after LatencySamples samples (2000: about 0.2 s), and on two
         // cores the background recompilation, which takes most of a core for a second or two, overlapped the samples
         // (for Whisper, with far more code than raw UDP, most of them).
         var warmupStart = Stopwatch.GetTimestamp();
-        var warmupEnd = warmupStart + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency);
-        var jit = new JitQuiet();
-        for (var i = 0; o.LatencySamples > 0 && i < 1_000_000 && !jit.Done(warmupEnd); i++)
+        if (o.LatencySamples > 0)
         {
-            _ = await SampleAsync(i).ConfigureAwait(false); // each sample is bounded by its timeout, the loop by JitQuiet's cap
+            _ = await probe.WarmUpAsync(o.Warmup, sampleTimeout, ct).ConfigureAwait(false);
         }
 
         r.Add(new(scenario, "lat_warmup_s", Stopwatch.GetElapsedTime(warmupStart).TotalSeconds, "s"));
@@ -240,7 +238,7 @@ public static class ScenarioRunner
         var latencyEnd = Stopwatch.GetTimestamp() + (long)(Math.Min(o.Duration.TotalSeconds, 3) * Stopwatch.Frequency);
         for (var i = 0; i < o.LatencySamples && Stopwatch.GetTimestamp() < latencyEnd; i++)
         {
-            if (await SampleAsync(i).ConfigureAwait(false) is { } us)
+            if (await probe.SampleAsync(i, sampleTimeout, ct).ConfigureAwait(false) is { } us)
             {
                 samples.Add(us.Total);
                 sendSamples.Add(us.Send);
@@ -251,8 +249,6 @@ public static class ScenarioRunner
                 incomplete++;
             }
         }
-
-        Task<LatencySample?> SampleAsync(int i) => probe.SampleAsync(i, sampleTimeout, ct);
 
         self.Refresh();
         var latencyCpu = self.TotalProcessorTime - latencyCpu0;
@@ -348,12 +344,7 @@ public static class ScenarioRunner
         await Task.Delay(o.Warmup, ct).ConfigureAwait(false);
         if (mesh is not IExternalCost)
         {
-            // As in the latency phase: until this process's JIT is quiet (node processes compile on their own).
-            var quiet = new JitQuiet();
-            while (!quiet.Done(Stopwatch.GetTimestamp()))
-            {
-                await Task.Delay(50, ct).ConfigureAwait(false); // bounded by JitQuiet's cap
-            }
+            await JitQuiet.WaitAsync(ct).ConfigureAwait(false); // as in the latency phase (node processes compile on their own)
         }
 
         r.Add(new(scenario, "tput_warmup_s", Stopwatch.GetElapsedTime(tputWarmupStart).TotalSeconds, "s"));
@@ -717,6 +708,16 @@ internal sealed class JitQuiet
     private long _count = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
     private long _changedAt = Stopwatch.GetTimestamp();
     private long _cap;
+
+    /// <summary>Waits until this process's JIT is quiet (at most <see cref="MaxExtra"/>).</summary>
+    public static async Task WaitAsync(CancellationToken ct)
+    {
+        var quiet = new JitQuiet();
+        while (!quiet.Done(Stopwatch.GetTimestamp()))
+        {
+            await Task.Delay(50, ct).ConfigureAwait(false); // bounded by the cap
+        }
+    }
 
     /// <summary>True once <paramref name="warmupEnd"/> (a Stopwatch timestamp) has passed and the JIT is quiet, or at the cap.</summary>
     public bool Done(long warmupEnd)

@@ -651,6 +651,7 @@ public sealed partial class WhisperEngine
         TimersMayChange();
         Advance(now);
         ReviewDeliveryBuffers(now);
+        ReviewChunkPool(now);
         if (State is EngineState.Idle or EngineState.Left or EngineState.Denied or EngineState.Evicted)
         {
             return;

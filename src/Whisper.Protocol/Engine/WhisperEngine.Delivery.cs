@@ -119,12 +119,6 @@ public sealed partial class WhisperEngine
     /// </summary>
     private void ReviewDeliveryBuffers(TimeSpan now)
     {
-        if (now >= _poolReviewAt)
-        {
-            _poolReviewAt = now + DeliveryBufferReview;
-            _pool.Trim(); // the same for the chunk pool: it keeps what the period's peak needed
-        }
-
         if (now < _deliveryReviewAt || _deliveries.Count != 0)
         {
             return;
@@ -149,6 +143,16 @@ public sealed partial class WhisperEngine
 
         _deliveryBytesUsed = _deliveryDepsUsed = 0; // nothing is waiting: every view handed out is out of date
         _deliveryBytesPeak = _deliveryDepsPeak = _deliveriesPeak = 0;
+    }
+
+    /// <summary>Every <see cref="DeliveryBufferReview"/>, the chunk pool gives back what the period's peak did not need (<see cref="FramePool.Trim"/>).</summary>
+    private void ReviewChunkPool(TimeSpan now)
+    {
+        if (now >= _poolReviewAt)
+        {
+            _poolReviewAt = now + DeliveryBufferReview;
+            _pool.Trim();
+        }
     }
 
     /// <summary>A buffer of <paramref name="length"/> is oversized when above four times its period's peak (and its initial size); it shrinks to twice the peak.</summary>
