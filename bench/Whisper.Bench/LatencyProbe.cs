@@ -2,8 +2,12 @@ using System.Diagnostics;
 
 namespace Whisper.Bench;
 
-/// <summary>One latency sample in microseconds: until the last of the other members delivered, until the send call returned, until the first delivered.</summary>
-internal readonly record struct LatencySample(double Total, double Send, double First);
+/// <summary>
+/// One latency sample in microseconds from the send call: until the last of the other members delivered (timestamped by
+/// the thread that delivered it), until the send call returned, until the first delivered, and until the harness's wait
+/// for it resumed (<see cref="Observed"/>: <see cref="Total"/> plus the thread pool's wake-up of the awaiting harness).
+/// </summary>
+internal readonly record struct LatencySample(double Total, double Send, double First, double Observed);
 
 /// <summary>
 /// Takes latency samples on one mesh: one broadcast at a time, senders rotating, timed from the send call until the
@@ -17,7 +21,8 @@ internal sealed class LatencyProbe
     private long _pendingKey = -1;
     private int _remaining;
     private long _firstAt; // when the first of the n-1 members delivered the pending sample
-    private TaskCompletionSource? _done;
+    private long _lastAt; // when the last of them did
+    private readonly ManualResetEventSlim _done = new(false, spinCount: 0); // set by the last delivery of the pending sample
     private long _deliveries;
 
     public LatencyProbe(IMesh mesh)
@@ -37,51 +42,71 @@ internal sealed class LatencyProbe
     /// <summary>
     /// Untimed samples for <paramref name="warmup"/> and then until this process's JIT has been quiet for a while (at most
     /// <see cref="JitQuiet.MaxExtra"/> longer), so that the samples after it measure tiered-up code and warm caches; returns
-    /// how many it took (each bounded by <paramref name="timeout"/>, the loop by JitQuiet's cap).
+    /// how many it took (each bounded by <paramref name="timeout"/>, the loop by JitQuiet's cap). Blocks the calling thread, as <see cref="Sample"/> does.
     /// </summary>
-    public async Task<int> WarmUpAsync(TimeSpan warmup, TimeSpan timeout, CancellationToken ct)
+    public int WarmUp(TimeSpan warmup, TimeSpan timeout, CancellationToken ct)
     {
         var end = Stopwatch.GetTimestamp() + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
         var jit = new JitQuiet();
         var i = 0;
         for (; i < 1_000_000 && !jit.Done(end); i++)
         {
-            _ = await SampleAsync(i, timeout, ct).ConfigureAwait(false);
+            _ = Sample(i, timeout, ct);
         }
 
         return i;
     }
 
-    /// <summary>Broadcast number <paramref name="i"/> (by node i % n): its latency, or null when not every member delivered it within <paramref name="timeout"/>.</summary>
-    public async Task<LatencySample?> SampleAsync(int i, TimeSpan timeout, CancellationToken ct)
+    /// <summary>
+    /// Broadcast number <paramref name="i"/> (by node i % n): its latency, or null when not every member delivered it within
+    /// <paramref name="timeout"/>. Blocks the calling thread until the last delivery sets the probe's event (no spinning, so
+    /// that the harness leaves both cores to the mesh): the same thread goes on with the next sample. Until 2026-12-04 the
+    /// harness awaited a task the last delivery completed, and every sample went through the thread pool: the worker that
+    /// ran the continuation woke a second one, which spun on one of the two cores during the next sample
+    /// (docs/benchmarks.md, "The harness's own cost").
+    /// </summary>
+    public LatencySample? Sample(int i, TimeSpan timeout, CancellationToken ct)
     {
         var origin = i % _n;
         var seq = Seqs[origin]++;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _done, done);
+        _done.Reset();
         Volatile.Write(ref _remaining, _n - 1);
         Volatile.Write(ref _pendingKey, Key(origin, seq));
         var t0 = Stopwatch.GetTimestamp();
-        while (!await _mesh.BroadcastAsync(origin, seq, ct).ConfigureAwait(false))
+        while (!Broadcast(origin, seq, ct))
         {
-            await Task.Yield();
+            if (Stopwatch.GetElapsedTime(t0) > timeout)
+            {
+                Volatile.Write(ref _pendingKey, -1);
+                return null; // refused throughout: counted as incomplete
+            }
+
+            Thread.Yield();
         }
 
         var sent = Stopwatch.GetTimestamp();
         try
         {
-            await done.Task.WaitAsync(timeout, ct).ConfigureAwait(false);
-            return new(Stopwatch.GetElapsedTime(t0).TotalMicroseconds, Stopwatch.GetElapsedTime(t0, sent).TotalMicroseconds,
-                Stopwatch.GetElapsedTime(t0, Volatile.Read(ref _firstAt)).TotalMicroseconds);
-        }
-        catch (TimeoutException)
-        {
-            return null;
+            if (!_done.Wait(timeout, ct))
+            {
+                return null;
+            }
+
+            var observed = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+            return new(Stopwatch.GetElapsedTime(t0, Volatile.Read(ref _lastAt)).TotalMicroseconds, Stopwatch.GetElapsedTime(t0, sent).TotalMicroseconds,
+                Stopwatch.GetElapsedTime(t0, Volatile.Read(ref _firstAt)).TotalMicroseconds, observed);
         }
         finally
         {
             Volatile.Write(ref _pendingKey, -1);
         }
+    }
+
+    /// <summary>The mesh's send, waited for here when it did not complete at once (the process-per-node mesh writes to a pipe).</summary>
+    private bool Broadcast(int origin, long seq, CancellationToken ct)
+    {
+        var send = _mesh.BroadcastAsync(origin, seq, ct);
+        return send.IsCompletedSuccessfully ? send.Result : send.AsTask().GetAwaiter().GetResult();
     }
 
     private static long Key(int origin, long seq) => (long)origin << 40 | seq;
@@ -102,7 +127,8 @@ internal sealed class LatencyProbe
 
         if (left == 0)
         {
-            Volatile.Read(ref _done)?.TrySetResult();
+            Volatile.Write(ref _lastAt, Stopwatch.GetTimestamp());
+            _done.Set();
         }
     }
 }

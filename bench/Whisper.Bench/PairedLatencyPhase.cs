@@ -51,7 +51,7 @@ public static class PairedLatencyPhase
             var warmupStart = Stopwatch.GetTimestamp();
             foreach (var arm in arms)
             {
-                arm.Next = await arm.Probe.WarmUpAsync(o.Warmup, timeout, ct).ConfigureAwait(false); // as the sequential phase's
+                arm.Next = arm.Probe.WarmUp(o.Warmup, timeout, ct); // as the sequential phase's
             }
 
             await JitQuiet.WaitAsync(ct).ConfigureAwait(false); // the last mesh's warm-up may have made shared code hot again
@@ -73,13 +73,13 @@ public static class PairedLatencyPhase
                     var cpu0 = Environment.CpuUsage.TotalTime;
                     for (var s = 0; s < PrimeSamples; s++)
                     {
-                        _ = await arm.Probe.SampleAsync(arm.Next++, timeout, ct).ConfigureAwait(false);
+                        _ = arm.Probe.Sample(arm.Next++, timeout, ct);
                         arm.Broadcasts++;
                     }
 
                     for (var s = 0; s < block; s++)
                     {
-                        arm.Add(await arm.Probe.SampleAsync(arm.Next++, timeout, ct).ConfigureAwait(false));
+                        arm.Add(arm.Probe.Sample(arm.Next++, timeout, ct));
                     }
 
                     await Task.Delay(Gap, ct).ConfigureAwait(false);
@@ -117,6 +117,8 @@ public static class PairedLatencyPhase
 
         public List<double> Samples { get; } = [];
 
+        public List<double> Observed { get; } = [];
+
         public int Next { get; set; }
 
         public int Taken { get; private set; }
@@ -136,6 +138,7 @@ public static class PairedLatencyPhase
             if (sample is { } s)
             {
                 Samples.Add(s.Total);
+                Observed.Add(s.Observed);
             }
             else
             {
@@ -151,6 +154,8 @@ public static class PairedLatencyPhase
             yield return new(scenario, "lat_p50_us", ScenarioRunner.Pct(Samples, 0.5), "us");
             yield return new(scenario, "lat_p90_us", ScenarioRunner.Pct(Samples, 0.9), "us");
             yield return new(scenario, "lat_p99_us", ScenarioRunner.Pct(Samples, 0.99), "us");
+            Observed.Sort();
+            yield return new(scenario, "lat_observed_p50_us", ScenarioRunner.Pct(Observed, 0.5), "us");
             yield return new(scenario, "lat_max_us", Samples.Count == 0 ? 0 : Samples[^1], "us");
             yield return new(scenario, "lat_samples", Samples.Count, "count");
             yield return new(scenario, "lat_incomplete", Incomplete, "count");

@@ -211,6 +211,7 @@ public static class ScenarioRunner
         var samples = new List<double>();
         var sendSamples = new List<double>(); // until the send call returned
         var firstSamples = new List<double>(); // until the first member delivered
+        var observedSamples = new List<double>(); // until the harness's wait resumed
         var incomplete = 0;
         var sampleTimeout = loss > 0 ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(1);
         if (mesh is RawUdpMesh && loss > 0)
@@ -218,7 +219,7 @@ public static class ScenarioRunner
             sampleTimeout = TimeSpan.FromMilliseconds(20); // raw UDP never repairs a loss
         }
 
-        // Warm-up (LatencyProbe.WarmUpAsync): untimed samples for o.Warmup and then until this process's JIT has been quiet
+        // Warm-up (LatencyProbe.WarmUp): untimed samples for o.Warmup and then until this process's JIT has been quiet
         // for a while (at most JitQuiet.MaxExtra longer), so that the samples measure tiered-up code (the engine's methods start as quick
         // JIT code and are recompiled in the background after 30 calls) and warm caches, as the throughput phase's
         // warm-up does. Until 2026-12-03 it also stopped after LatencySamples samples (2000: about 0.2 s), and on two
@@ -227,7 +228,7 @@ public static class ScenarioRunner
         var warmupStart = Stopwatch.GetTimestamp();
         if (o.LatencySamples > 0)
         {
-            _ = await probe.WarmUpAsync(o.Warmup, sampleTimeout, ct).ConfigureAwait(false);
+            _ = probe.WarmUp(o.Warmup, sampleTimeout, ct);
         }
 
         r.Add(new(scenario, "lat_warmup_s", Stopwatch.GetElapsedTime(warmupStart).TotalSeconds, "s"));
@@ -238,11 +239,12 @@ public static class ScenarioRunner
         var latencyEnd = Stopwatch.GetTimestamp() + (long)(Math.Min(o.Duration.TotalSeconds, 3) * Stopwatch.Frequency);
         for (var i = 0; i < o.LatencySamples && Stopwatch.GetTimestamp() < latencyEnd; i++)
         {
-            if (await probe.SampleAsync(i, sampleTimeout, ct).ConfigureAwait(false) is { } us)
+            if (probe.Sample(i, sampleTimeout, ct) is { } us)
             {
                 samples.Add(us.Total);
                 sendSamples.Add(us.Send);
                 firstSamples.Add(us.First);
+                observedSamples.Add(us.Observed);
             }
             else
             {
@@ -270,6 +272,8 @@ public static class ScenarioRunner
         firstSamples.Sort();
         r.Add(new(scenario, "lat_send_p50_us", Pct(sendSamples, 0.5), "us")); // the sender's part: until its send call returned
         r.Add(new(scenario, "lat_first_p50_us", Pct(firstSamples, 0.5), "us")); // until the first receiver delivered
+        observedSamples.Sort();
+        r.Add(new(scenario, "lat_observed_p50_us", Pct(observedSamples, 0.5), "us")); // until the awaiting harness ran again
         r.Add(new(scenario, "lat_max_us", samples.Count == 0 ? 0 : samples[^1], "us"));
         r.Add(new(scenario, "lat_samples", samples.Count, "count"));
         if (mesh is not ProcessWhisperMesh)
