@@ -251,11 +251,14 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
 
     public bool SupportsBlockingReceive => inner is IBlockingDatagramReceiver { SupportsBlockingReceive: true };
 
-    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received) =>
+        TryReceive(buffer, timeout, TimeSpan.Zero, out received);
+
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, TimeSpan slack, out ReceivedDatagram received)
     {
         var blocking = (IBlockingDatagramReceiver)inner;
         var left = timeout;
-        while (blocking.TryReceive(buffer, left, out received))
+        while (blocking.TryReceive(buffer, left, left > TimeSpan.Zero ? slack : TimeSpan.Zero, out received))
         {
             if (received.Length == 0 || LossField <= 0 || _random.NextDouble() >= LossField) // wake-ups are never dropped
             {

@@ -109,13 +109,16 @@ public sealed class FaultInjectingTransport : IDatagramTransport, IBlockingDatag
 
     public bool SupportsBlockingReceive => _inner is IBlockingDatagramReceiver { SupportsBlockingReceive: true };
 
-    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received) =>
+        TryReceive(buffer, timeout, TimeSpan.Zero, out received);
+
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, TimeSpan slack, out ReceivedDatagram received)
     {
         var blocking = _inner as IBlockingDatagramReceiver ?? throw new NotSupportedException($"{_inner} has no blocking receive");
         // A dropped datagram does not restart the wait: the caller's deadline (its next timer) holds.
         var started = _time.GetTimestamp();
         var left = timeout;
-        while (blocking.TryReceive(buffer, left, out received)) // each iteration takes a real datagram: never spins
+        while (blocking.TryReceive(buffer, left, left > TimeSpan.Zero ? slack : TimeSpan.Zero, out received)) // each iteration takes a real datagram: never spins
         {
             if (received.Length == 0 || !Draw(_receiveRandom, _faults.DropIncoming)) // a wake-up is never dropped (nor drawn for)
             {

@@ -57,6 +57,16 @@ public interface IBlockingDatagramReceiver
     bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received);
 
     /// <summary>
+    /// Like <see cref="TryReceive(Span{byte}, TimeSpan, out ReceivedDatagram)"/>, but a wait that finds nothing may end
+    /// up to <paramref name="slack"/> after <paramref name="timeout"/> instead of at it (the caller's deadline is
+    /// lenient, <see cref="Whisper.Protocol.Engine.WhisperEngine.NextTimeoutLatest"/>), so a transport whose waits end on
+    /// scheduler ticks can block in its socket rather than poll for a wait shorter than a tick. A transport that waits
+    /// exactly ignores it (the default).
+    /// </summary>
+    bool TryReceive(Span<byte> buffer, TimeSpan timeout, TimeSpan slack, out ReceivedDatagram received) =>
+        TryReceive(buffer, timeout, out received);
+
+    /// <summary>
     /// Thread-safe: makes a <see cref="TryReceive"/> that waits now, or the next one, return soon (with a zero-length
     /// datagram or false). Best effort and never throws: a wake-up that is lost only delays the caller's input until
     /// the driver's bounded wait ends.

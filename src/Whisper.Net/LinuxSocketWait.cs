@@ -233,7 +233,16 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
     /// the first call after the batch that emptied the socket was handed out reports nothing without asking the kernel
     /// again (it was empty a moment ago; the next wait polls it).
     /// </summary>
-    public int Receive(Span<byte> buffer, SocketAddress from, TimeSpan timeout, ref long ignoredErrors)
+    public int Receive(Span<byte> buffer, SocketAddress from, TimeSpan timeout, ref long ignoredErrors) =>
+        Receive(buffer, from, timeout, TimeSpan.Zero, ref ignoredErrors);
+
+    /// <summary>
+    /// <see cref="Receive(Span{byte}, SocketAddress, TimeSpan, ref long)"/> whose wait may end up to
+    /// <paramref name="slack"/> after <paramref name="timeout"/>: it blocks in the socket for the whole ticks that fit
+    /// before the timeout plus the slack (so a wait shorter than a tick blocks for one tick when the slack allows it,
+    /// instead of polling), and never past them.
+    /// </summary>
+    public int Receive(Span<byte> buffer, SocketAddress from, TimeSpan timeout, TimeSpan slack, ref long ignoredErrors)
     {
         if (_next < _count)
         {
@@ -247,6 +256,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
         }
 
         var deadline = timeout > TimeSpan.Zero ? Stopwatch.GetTimestamp() + (long)Math.Ceiling(timeout.TotalSeconds * Stopwatch.Frequency) : 0;
+        var slackMicros = slack > TimeSpan.Zero ? (long)slack.TotalMicroseconds : 0; // how far past the deadline a blocking wait may end
         var socketRef = false;
         var eventRef = false;
         try
@@ -262,7 +272,7 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
                 var leftMicros = deadline == 0 ? 0 : (deadline - Stopwatch.GetTimestamp()) * 1_000_000 / Stopwatch.Frequency;
                 var flags = MSG_DONTWAIT | MSG_TRUNC;
                 var blocking = false;
-                if (leftMicros > 0 && BlocksInSocket && leftMicros / _tickMicros is var ticks and > 0)
+                if (leftMicros > 0 && BlocksInSocket && (leftMicros + slackMicros) / _tickMicros is var ticks and > 0)
                 {
                     ArmTimeout(fd, ticks <= ExactTicks ? ticks : ticks - (ticks / 8));
                     flags = MSG_WAITFORONE | MSG_TRUNC;

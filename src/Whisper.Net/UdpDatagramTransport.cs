@@ -250,13 +250,17 @@ public sealed partial class UdpDatagramTransport : IDatagramTransport, IBlocking
     /// <summary>The endpoint of the datagram just received: one shared instance per source address (never mutated).</summary>
     public bool SupportsBlockingReceive => true;
 
-    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received)
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, out ReceivedDatagram received) =>
+        TryReceive(buffer, timeout, TimeSpan.Zero, out received);
+
+    /// <summary>On Linux, a wait may block in the socket for whole scheduler ticks up to <paramref name="slack"/> past <paramref name="timeout"/> (<see cref="LinuxSocketWait"/>); elsewhere the slack is not used.</summary>
+    public bool TryReceive(Span<byte> buffer, TimeSpan timeout, TimeSpan slack, out ReceivedDatagram received)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (_native is { } native)
         {
             long ignored = 0;
-            var length = native.Receive(buffer, _receivedFrom, timeout, ref ignored);
+            var length = native.Receive(buffer, _receivedFrom, timeout, slack, ref ignored);
             if (ignored > 0)
             {
                 Interlocked.Add(ref _receiveErrors, ignored);

@@ -147,11 +147,16 @@ public sealed partial class WhisperNode
     private void Park(IBlockingDatagramReceiver receiver, byte[] buffer, ref int errors)
     {
         var wait = ReceivePoll;
+        var slack = TimeSpan.Zero;
         var now = Now();
         if (_engine.NextTimeout is { } due)
         {
             var left = due - now;
-            wait = left <= TimeSpan.Zero ? TimeSpan.Zero : left < wait ? left : wait;
+            if (left <= wait)
+            {
+                wait = left <= TimeSpan.Zero ? TimeSpan.Zero : left;
+                slack = _engine.NextTimeoutLatest is { } latest && latest > due ? latest - due : TimeSpan.Zero; // lenient timers may run a little late
+            }
         }
 
         if (wait <= TimeSpan.Zero)
@@ -159,7 +164,7 @@ public sealed partial class WhisperNode
             return;
         }
 
-        _parkedUntil = now + wait;
+        _parkedUntil = now + wait + slack; // the wait ends by then at the latest
         Interlocked.Exchange(ref _parked, 1);
         if (_inbox.Reader.Count > 0 || _stop.IsCancellationRequested)
         {
@@ -172,7 +177,7 @@ public sealed partial class WhisperNode
         _engineLock.Exit();
         try
         {
-            got = TakeDatagram(receiver, buffer, wait, ref errors, out received);
+            got = TakeDatagram(receiver, buffer, wait, slack, ref errors, out received);
         }
         finally
         {
@@ -213,7 +218,7 @@ public sealed partial class WhisperNode
                 HandleQueuedCommands();
                 RunTimers();
                 DrainBatch();
-                wakeAfter = _finished || _inbox.Reader.Count > 0 || _engine.NextTimeout < _parkedUntil;
+                wakeAfter = _finished || _inbox.Reader.Count > 0 || _engine.NextTimeoutLatest < _parkedUntil;
             }
         }
         catch (Exception ex)
@@ -246,11 +251,16 @@ public sealed partial class WhisperNode
     /// One receive on the driver thread into <paramref name="buffer"/>. True when something was taken from the socket
     /// (zero-length wake-ups included); errors other than disposal are logged and backed off (bounded), never thrown.
     /// </summary>
-    private bool TakeDatagram(IBlockingDatagramReceiver receiver, byte[] buffer, TimeSpan timeout, ref int errors, out ReceivedDatagram received)
+    private bool TakeDatagram(IBlockingDatagramReceiver receiver, byte[] buffer, TimeSpan timeout, ref int errors, out ReceivedDatagram received) =>
+        TakeDatagram(receiver, buffer, timeout, TimeSpan.Zero, ref errors, out received);
+
+    /// <inheritdoc cref="TakeDatagram(IBlockingDatagramReceiver, byte[], TimeSpan, ref int, out ReceivedDatagram)"/>
+    /// <param name="slack">How much later than <paramref name="timeout"/> a wait that finds nothing may end (the engine's lenient timers).</param>
+    private bool TakeDatagram(IBlockingDatagramReceiver receiver, byte[] buffer, TimeSpan timeout, TimeSpan slack, ref int errors, out ReceivedDatagram received)
     {
         try
         {
-            if (!receiver.TryReceive(buffer, timeout, out received))
+            if (!receiver.TryReceive(buffer, timeout, slack, out received))
             {
                 return false;
             }

@@ -13,8 +13,17 @@ public sealed class RttEstimatorTests
         MinRetransmitTimeout = Ms(1),
         MaxRetransmitTimeout = TimeSpan.FromSeconds(60),
         MaxAckDelay = Ms(5),
+        TimerSlack = TimeSpan.Zero, // the formula alone; the slack's share has its own test
         InitialRtt = Ms(50),
     };
+
+    [Fact]
+    public void TheTimeoutAllowsForThePeersAckDelayAndTheirTimersSlack()
+    {
+        var rtt = new RttEstimator(Wide with { TimerSlack = Ms(4) });
+
+        Assert.Equal(Ms(50 + (4 * 25) + 5 + 4), rtt.RetransmitTimeout(0));
+    }
 
     [Fact]
     public void BeforeAnySampleTheInitialRttIsAssumed()
@@ -98,7 +107,7 @@ public sealed class RttEstimatorTests
     [Fact]
     public void TimeoutIsRaisedToTheConfiguredFloor()
     {
-        var rtt = new RttEstimator(new EngineOptions { MinRetransmitTimeout = Ms(10), MaxAckDelay = Ms(5) });
+        var rtt = new RttEstimator(new EngineOptions { MinRetransmitTimeout = Ms(10), MaxAckDelay = Ms(5), TimerSlack = TimeSpan.Zero });
 
         rtt.AddSample(Ms(0.1)); // raw rto = 0.1 + 1 + 5 ms
 
@@ -130,11 +139,11 @@ public sealed class RttEstimatorTests
     [Fact]
     public void BackedOffTimeoutIsCappedAtTheConfiguredCeiling()
     {
-        var options = new EngineOptions(); // defaults: 50 ms initial rtt, 5 ms ack delay, 1 s ceiling
+        var options = new EngineOptions(); // defaults: 50 ms initial rtt, 5 ms ack delay and 4 ms timer slack, 1 s ceiling
         var rtt = new RttEstimator(options);
 
-        Assert.Equal(Ms(155), rtt.RetransmitTimeout(0));
-        Assert.Equal(Ms(620), rtt.RetransmitTimeout(2));
+        Assert.Equal(Ms(159), rtt.RetransmitTimeout(0));
+        Assert.Equal(Ms(636), rtt.RetransmitTimeout(2));
         Assert.Equal(options.MaxRetransmitTimeout, rtt.RetransmitTimeout(3));
         Assert.Equal(options.MaxRetransmitTimeout, rtt.RetransmitTimeout(100));
     }

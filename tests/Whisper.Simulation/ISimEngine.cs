@@ -19,6 +19,9 @@ public interface ISimEngine
 
     TimeSpan? NextTimeout { get; }
 
+    /// <summary>The latest the timers due at <see cref="NextTimeout"/> may run (<see cref="WhisperEngine.NextTimeoutLatest"/>); engines without lenient timers: <see cref="NextTimeout"/>.</summary>
+    TimeSpan? NextTimeoutLatest => NextTimeout;
+
     IReadOnlyList<MemberSnapshot> Members { get; }
 
     /// <summary>Counters for reports (<see cref="EngineStats.ToString"/>).</summary>
@@ -71,6 +74,8 @@ public sealed class WhisperEngineAdapter(WhisperEngine engine) : ISimEngine
     public Action<TimeSpan, string>? Tracer { get => engine.Tracer; set => engine.Tracer = value; }
 
     public TimeSpan? NextTimeout => engine.NextTimeout;
+
+    public TimeSpan? NextTimeoutLatest => engine.NextTimeoutLatest;
 
     public IReadOnlyList<MemberSnapshot> Members => engine.Members;
 

@@ -340,10 +340,16 @@ public sealed partial class Simulation
         StartNode(spare, _now + TimeSpan.FromMilliseconds(1), JoinContact.Through(through, leaseToServer: true) with { Fallbacks = fallbacks }, evicted.MemberName);
     }
 
+    /// <summary>
+    /// Arms the process's timer for its engine's next deadline. A node's engine may allow its lenient timers to run late
+    /// (<see cref="ISimEngine.NextTimeoutLatest"/>, as a driver whose waits end on scheduler ticks runs them): half of the
+    /// arms then fire at a seeded moment up to that bound instead of on time, so every run checks both drivers.
+    /// </summary>
     private void RearmTimer(SimProcess p)
     {
         TimeSpan? next = null;
-        if (!Guard(p, () => next = p is SimNode n ? n.Engine.NextTimeout : _server.Engine.NextTimeout))
+        TimeSpan? latest = null;
+        if (!Guard(p, () => (next, latest) = p is SimNode n ? (n.Engine.NextTimeout, n.Engine.NextTimeoutLatest) : (_server.Engine.NextTimeout, null)))
         {
             return;
         }
@@ -357,6 +363,11 @@ public sealed partial class Simulation
         p.TimerAt = next;
         if (next is { } t)
         {
+            if (latest is { } l && l > t && _timerRandom.Chance(0.5))
+            {
+                t += (l - t) * _timerRandom.NextDouble(); // never past the latest: loss repair stays on time
+            }
+
             _queue.Push(t > _now ? t : _now, new SimEvent(SimEventKind.Timer, p.Index, p.Index, p.TimerGeneration, null, null));
         }
     }

@@ -36,6 +36,7 @@ public sealed partial class Simulation
     private readonly LinkFaults[] _workloadLinks;
     private readonly SimRandom _workloadRandom;
     private readonly SimRandom _faultRandom;
+    private readonly SimRandom _timerRandom; // how late a node runs its lenient timers (RearmTimer)
     private readonly byte[] _buffer = new byte[WireCodec.MaxDatagramSize];
     private readonly TimeSpan[] _arrivals = new TimeSpan[3];
     private readonly List<Violation> _violations = [];
@@ -80,6 +81,7 @@ public sealed partial class Simulation
         _options = options ?? new SimulationOptions();
         _workloadRandom = SimRandom.Derive(seed, "workload");
         _faultRandom = SimRandom.Derive(seed, "faults");
+        _timerRandom = SimRandom.Derive(seed, "timers");
         var idRandom = SimRandom.Derive(seed, "ids");
 
         var n = scenario.Nodes + scenario.RejoinSpares;

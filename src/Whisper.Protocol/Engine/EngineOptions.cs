@@ -45,6 +45,19 @@ public sealed record EngineOptions
     public TimeSpan MaxAckDelay { get; init; } = TimeSpan.FromMilliseconds(5);
 
     /// <summary>
+    /// How late a driver may run the lenient timers (everything but loss repair: delayed acks, heartbeats, failure
+    /// detection, leases, gossip, retries), see <see cref="WhisperEngine.NextTimeoutLatest"/>. The default is one tick
+    /// of a 250 Hz kernel: a driver whose bounded waits end on scheduler ticks (Linux's <c>SO_RCVTIMEO</c>) then waits
+    /// in its socket for a deadline less than a tick away instead of polling (a system call and a costlier wake-up for
+    /// nearly every datagram while acks are pending). Acks may therefore come up to <see cref="MaxAckDelay"/> plus this
+    /// late, and the retransmission timeout expects that much. 0 makes every timer exact.
+    /// </summary>
+    public TimeSpan TimerSlack { get; init; } = TimeSpan.FromMilliseconds(4);
+
+    /// <summary>The longest a member holds an ack back, its timer's slack included: what a sender's retransmission timeout allows for.</summary>
+    internal TimeSpan AckDelayBound => MaxAckDelay + TimerSlack;
+
+    /// <summary>
     /// Loss rate of a link (estimated by the sender from its retransmissions and acks) above which datagrams carrying
     /// chunks to a lightly used peer are sent twice, back to back. Negative acks repair a gap as soon as a later
     /// datagram reveals it, but a lost tail (the last or only message of a burst) leaves no gap to see and waits for the
@@ -118,6 +131,11 @@ public sealed record EngineOptions
         if (RedundantSendAboveLoss <= 0 || RedundantSendMaxUnacked < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(RedundantSendAboveLoss), "must be above 0 (1 or more switches redundancy off); the unacked bound must not be negative");
+        }
+
+        if (TimerSlack < TimeSpan.Zero || TimerSlack > TimeSpan.FromMilliseconds(100))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TimerSlack), TimerSlack, "must be 0-100 ms");
         }
 
         if (SuspectAfter >= DownAfter || HeartbeatInterval >= SuspectAfter)

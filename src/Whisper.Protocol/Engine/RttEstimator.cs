@@ -2,7 +2,8 @@ namespace Whisper.Protocol.Engine;
 
 /// <summary>
 /// Round-trip estimate per RFC 9002 section 5: smoothed RTT with 1/8 gain, RTT variation with 1/4 gain,
-/// and a retransmission timeout of srtt + max(4 rttvar, 1 ms) + max_ack_delay, doubled per consecutive
+/// and a retransmission timeout of srtt + max(4 rttvar, 1 ms) + max_ack_delay (the peers' ack delay with their timers'
+/// slack, <see cref="EngineOptions.AckDelayBound"/>), doubled per consecutive
 /// timeout (exponential backoff) and clamped to the configured floor and ceiling.
 /// </summary>
 internal sealed class RttEstimator(EngineOptions options)
@@ -57,7 +58,7 @@ internal sealed class RttEstimator(EngineOptions options)
     /// <summary>The retransmission timeout after <paramref name="backoff"/> consecutive expiries.</summary>
     public TimeSpan RetransmitTimeout(int backoff)
     {
-        var baseRto = Smoothed + Max(Variation * 4, Granularity) + options.MaxAckDelay;
+        var baseRto = Smoothed + Max(Variation * 4, Granularity) + options.AckDelayBound;
         var rto = baseRto * (1 << Math.Clamp(backoff, 0, 6));
         return rto < options.MinRetransmitTimeout ? options.MinRetransmitTimeout
             : rto > options.MaxRetransmitTimeout ? options.MaxRetransmitTimeout

@@ -121,52 +121,81 @@ public sealed partial class WhisperEngine
     {
         get
         {
-            if (!_nextTimeoutKnown)
-            {
-                _nextTimeout = ComputeNextTimeout();
-                _nextTimeoutKnown = true;
-            }
-
-            Debug.Assert(_nextTimeout == ComputeNextTimeout(), "NextTimeout kept across a change of a timer");
-            return _nextTimeout;
+            KnowTimeouts();
+            return _nextTimeout == TimeSpan.MaxValue ? null : _nextTimeout;
         }
     }
 
-    private TimeSpan? _nextTimeout;
+    /// <summary>
+    /// The latest time at which <see cref="OnTimeout"/> may come for the timers due at <see cref="NextTimeout"/> (null
+    /// when nothing is pending): a driver may call it anywhere from <see cref="NextTimeout"/> to this. Loss repair
+    /// (retransmissions and negative acks) must run on time; every other timer (delayed acks, heartbeats, failure
+    /// detection, leases, gossip, retries of joins, introductions and leaves) may run up to
+    /// <see cref="EngineOptions.TimerSlack"/> late, which lets a driver whose waits end on scheduler ticks wait in its
+    /// socket instead of polling the last fraction of a tick (docs/protocol.md, "Timers"). The engine counts that slack
+    /// into the ack delay it expects from its peers.
+    /// </summary>
+    public TimeSpan? NextTimeoutLatest
+    {
+        get
+        {
+            KnowTimeouts();
+            return _nextTimeoutLatest == TimeSpan.MaxValue ? null : _nextTimeoutLatest;
+        }
+    }
+
+    private void KnowTimeouts()
+    {
+        if (!_nextTimeoutKnown)
+        {
+            (_nextTimeout, _nextTimeoutLatest) = ComputeNextTimeouts();
+            _nextTimeoutKnown = true;
+        }
+
+        Debug.Assert((_nextTimeout, _nextTimeoutLatest) == ComputeNextTimeouts(), "NextTimeout kept across a change of a timer");
+    }
+
+    private TimeSpan _nextTimeout = TimeSpan.MaxValue;
+    private TimeSpan _nextTimeoutLatest = TimeSpan.MaxValue;
     private bool _nextTimeoutKnown;
 
     /// <summary>Every entry point that can move a timer calls this first, so <see cref="NextTimeout"/> is recomputed.</summary>
     private void TimersMayChange() => _nextTimeoutKnown = false;
 
-    private TimeSpan? ComputeNextTimeout()
+    /// <summary>
+    /// The earliest deadline of every timer, and the earliest by which one must run: a strict timer's deadline, a
+    /// lenient one's plus <see cref="EngineOptions.TimerSlack"/> (MaxValue: none).
+    /// </summary>
+    private (TimeSpan Next, TimeSpan Latest) ComputeNextTimeouts()
     {
         if (State is EngineState.Idle or EngineState.Left or EngineState.Denied or EngineState.Evicted)
         {
-            return null;
+            return (TimeSpan.MaxValue, TimeSpan.MaxValue);
         }
 
-        var t = TimeSpan.MaxValue;
+        var lenient = TimeSpan.MaxValue; // timers that may run up to TimerSlack late
+        var strict = TimeSpan.MaxValue; // loss repair: on time
         if (State == EngineState.Joining)
         {
-            t = Min(t, _accepted ? _introDeadline : _nextJoinAt);
+            lenient = Min(lenient, _accepted ? _introDeadline : _nextJoinAt);
         }
 
         if (State == EngineState.Joined)
         {
-            t = Min(t, Quarantined ? _quarantineUntil : Min(_nextLeaseAt, _nextGossipAt));
-            t = Min(t, _nextDownProbeAt);
+            lenient = Min(lenient, Quarantined ? _quarantineUntil : Min(_nextLeaseAt, _nextGossipAt));
+            lenient = Min(lenient, _nextDownProbeAt);
         }
 
         if (State == EngineState.Leaving)
         {
-            t = Min(t, Min(_leaveDeadline, _nextLeaveCopyAt));
+            lenient = Min(lenient, Min(_leaveDeadline, _nextLeaveCopyAt));
         }
 
         foreach (var p in _peerOrder)
         {
             if (p.AckPending && !Quarantined)
             {
-                t = Min(t, p.AckAt);
+                lenient = Min(lenient, p.AckAt);
             }
 
             if (!p.InView)
@@ -174,9 +203,9 @@ public sealed partial class WhisperEngine
                 continue;
             }
 
-            t = Min(t, Min(p.PingBy, p.PongBy)); // MaxValue unless a heartbeat waits for a datagram to ride on
-            t = Min(t, p.NextPingAt);
-            t = Min(t, p.LastHeard + (!p.HeardIntro ? DownAfterFor(p) : p.Status == MemberStatus.Up ? _options.SuspectAfter : _options.DownAfter));
+            lenient = Min(lenient, Min(p.PingBy, p.PongBy)); // MaxValue unless a heartbeat waits for a datagram to ride on
+            lenient = Min(lenient, p.NextPingAt);
+            lenient = Min(lenient, p.LastHeard + (!p.HeardIntro ? DownAfterFor(p) : p.Status == MemberStatus.Up ? _options.SuspectAfter : _options.DownAfter));
             if (Quarantined)
             {
                 continue; // the timers below wait for the quarantine to end
@@ -184,23 +213,24 @@ public sealed partial class WhisperEngine
 
             if (!p.HeardIntro)
             {
-                t = Min(t, p.NextIntroAt);
+                lenient = Min(lenient, p.NextIntroAt);
             }
 
-            t = Min(t, p.RetxAt);
-            t = Min(t, p.PrivRetxAt);
-            t = Min(t, p.PrivNackAt);
+            strict = Min(strict, p.RetxAt);
+            strict = Min(strict, p.PrivRetxAt);
+            strict = Min(strict, p.PrivNackAt);
         }
 
-        foreach (var o in _originOrder)
+        if (!Quarantined)
         {
-            if (!Quarantined)
+            foreach (var o in _originOrder)
             {
-                t = Min(t, o.NackAt);
+                strict = Min(strict, o.NackAt);
             }
         }
 
-        return t == TimeSpan.MaxValue ? null : t;
+        var latest = lenient >= TimeSpan.MaxValue - _options.TimerSlack ? TimeSpan.MaxValue : lenient + _options.TimerSlack;
+        return (Min(lenient, strict), Min(latest, strict));
     }
 
     /// <summary>This node and every member it knows of that has not been removed, in a stable order.</summary>

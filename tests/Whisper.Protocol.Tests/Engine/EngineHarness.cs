@@ -35,6 +35,14 @@ internal sealed class EngineHarness
 
     public bool ServerUp { get; set; } = true;
 
+    /// <summary>
+    /// Run every engine's timers as late as it allows (<see cref="WhisperEngine.NextTimeoutLatest"/>), as a driver whose
+    /// waits end on scheduler ticks may, instead of at <see cref="WhisperEngine.NextTimeout"/>.
+    /// </summary>
+    public bool LateTimers { get; set; }
+
+    private TimeSpan? DueAt(Node n) => LateTimers ? n.Engine.NextTimeoutLatest : n.Engine.NextTimeout;
+
     /// <summary>The live node of that name (a restarted node replaces its crashed predecessor).</summary>
     public Node this[string name] => Nodes.Single(n => n.Name == name && !n.Crashed);
 
@@ -105,7 +113,7 @@ internal sealed class EngineHarness
                 return;
             }
 
-            var next = Nodes.Where(n => !n.Crashed).Select(n => n.Engine.NextTimeout).Where(t => t is not null).Min();
+            var next = Nodes.Where(n => !n.Crashed).Select(DueAt).Where(t => t is not null).Min();
             if (next is null || next.Value > end)
             {
                 Now = end;
@@ -122,7 +130,7 @@ internal sealed class EngineHarness
                 Now = next.Value;
             }
 
-            foreach (var n in Nodes.Where(n => !n.Crashed && n.Engine.NextTimeout <= Now).ToList())
+            foreach (var n in Nodes.Where(n => !n.Crashed && DueAt(n) <= Now).ToList())
             {
                 n.Engine.OnTimeout(Now);
                 Pump(n);
