@@ -93,6 +93,51 @@ public sealed class BlockingReceiveTests
         Assert.True(elapsed < TimeSpan.FromMilliseconds(millis) + TimeSpan.FromSeconds(2), $"a {millis} ms wait lasted {elapsed}");
     }
 
+    [Theory]
+    [InlineData(1, 4)] // shorter than a tick: with the slack, one tick in the socket (no poll)
+    [InlineData(3, 4)]
+    [InlineData(30, 4)]
+    public async Task ANativeWaitWithSlackLastsItsTimeoutAndEndsByTheSlackAfterIt(int millis, int slackMillis)
+    {
+        await using var b = UdpDatagramTransport.Bind(Loopback, null, nativeWait: true);
+        var buffer = new byte[64 * 1024];
+
+        var started = Stopwatch.GetTimestamp();
+        var got = b.TryReceive(buffer, TimeSpan.FromMilliseconds(millis), TimeSpan.FromMilliseconds(slackMillis), out _);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+
+        Assert.False(got);
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(millis - 1), $"a {millis} ms wait ended after {elapsed.TotalMilliseconds:F2} ms");
+        // The ticks it blocks for end by the timeout plus the slack; a busy machine may run the thread later still.
+        Assert.True(elapsed < TimeSpan.FromMilliseconds(millis + slackMillis) + TimeSpan.FromSeconds(2), $"a {millis} ms wait lasted {elapsed}");
+    }
+
+    [Fact]
+    public async Task ADatagramThatComesDuringWaitsWithSlackIsTaken()
+    {
+        await using var a = UdpDatagramTransport.Bind(Loopback, null, nativeWait: true);
+        await using var b = UdpDatagramTransport.Bind(Loopback, null, nativeWait: true);
+        var buffer = new byte[64 * 1024];
+        var receive = Task.Factory.StartNew(() =>
+        {
+            var got = b.TryReceive(buffer, TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(4), out var received);
+            for (var i = 0; i < 10_000 && !got; i++) // bounded: each wait lasts about a tick
+            {
+                got = b.TryReceive(buffer, TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(4), out received);
+            }
+
+            return (got, received.Length);
+        }, TaskCreationOptions.LongRunning);
+
+        await Task.Delay(20);
+        Assert.True(a.Send("hello"u8, b.LocalEndpoint));
+        var (gotIt, length) = await receive.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.True(gotIt);
+        Assert.Equal(5, length);
+        Assert.Equal("hello"u8.ToArray(), buffer[..5]);
+    }
+
     [Fact]
     public async Task AfterAnAsynchronousReceiveMadeTheDescriptorNonBlockingTheNativeWaitStillWaitsWakesAndReceives()
     {
