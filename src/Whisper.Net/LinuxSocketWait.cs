@@ -13,8 +13,9 @@ namespace Whisper.Net;
 /// its own, handed out one by one. When nothing is there it waits in the socket itself: a blocking <c>recvmmsg</c>
 /// (<c>MSG_WAITFORONE</c>) bounded by <c>SO_RCVTIMEO</c>, so a datagram that finds the receiver waiting costs one system
 /// call, as a plain blocking receive does. <c>SO_RCVTIMEO</c> counts in scheduler ticks (4 ms at the usual 250 Hz, measured
-/// at creation), so it is set to the whole ticks that fit in the wait (the wait ends early, never late) and only when that
-/// changes; a wait shorter than a tick polls the socket with <c>poll</c> (millisecond timeouts). While waits block in the
+/// at creation), so it is set to the whole ticks that fit in the wait (the wait ends early, never late), or in the wait
+/// and the slack its caller allows past it (a lenient timer), and only when that changes; a wait that fits no tick polls
+/// the socket with <c>poll</c> (millisecond timeouts). While waits block in the
 /// socket (<see cref="BlocksInSocket"/>), the transport wakes them with a zero-length datagram to the socket's own
 /// address, which ends either kind of wait (the driver takes an empty datagram for a wake-up); otherwise
 /// <see cref="Wake"/> writes an <c>eventfd</c> that every wait then polls with the socket.
