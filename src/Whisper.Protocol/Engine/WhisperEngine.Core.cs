@@ -1923,7 +1923,7 @@ public sealed partial class WhisperEngine
                 if (_sendLog.TryGetSentAt(e.Value, out var sentAt, out var resent) && !resent
                     && _sendLog.TryGetSentAt(old + 1, out _, out var holeResent) && !holeResent)
                 {
-                    peer.Rtt.AddSample(now - sentAt, _options.AckDelayBound);
+                    peer.Rtt.AddSample(now - sentAt, _options.MaxAckDelay);
                 }
 
                 peer.Backoff = 0;
