@@ -13,7 +13,8 @@ namespace Whisper.Protocol.Engine;
 /// and commands <see cref="Broadcast"/>, <see cref="SendPrivate"/>, <see cref="Leave"/>.</item>
 /// <item>Outputs, drained by the caller after every input: <see cref="TryPollTransmit"/> until false (datagrams
 /// to send, written into the caller's buffer), <see cref="TryPollEvent"/> until false (deliveries and member
-/// changes), then re-arm one timer at <see cref="NextTimeout"/>.</item>
+/// changes), then re-arm one timer at <see cref="NextTimeout"/>; it may fire as late as <see cref="NextTimeoutLatest"/>
+/// (lenient timers: acks, heartbeats, housekeeping), never later (loss repair).</item>
 /// <item><c>now</c> is time since an arbitrary epoch and never goes backwards. A spurious or late
 /// <see cref="OnTimeout"/> is harmless. The engine holds no sockets, clocks or threads and is not thread-safe:
 /// one driver loop owns it. The same inputs produce the same outputs.</item>
