@@ -896,10 +896,17 @@ public sealed partial class WhisperNode
         // since a busy node runs its timers every few milliseconds and each snapshot is a new list.
         if (_membersDirty || (isTimeout && Now() - _membersAt >= MembersRefresh))
         {
-            _membersDirty = false;
-            _membersAt = Now();
-            _members = Array.AsReadOnly<MemberSnapshot>([.. _engine.Members]);
+            RefreshSnapshots();
         }
+    }
+
+    /// <summary>The state and member list other threads read (<see cref="State"/>, <see cref="Members"/>), from the engine now.</summary>
+    private void RefreshSnapshots()
+    {
+        _state = (int)_engine.State;
+        _membersDirty = false;
+        _membersAt = Now();
+        _members = Array.AsReadOnly<MemberSnapshot>([.. _engine.Members]);
     }
 
     private static readonly TimeSpan MembersRefresh = TimeSpan.FromMilliseconds(100);
@@ -944,6 +951,7 @@ public sealed partial class WhisperNode
                 }
 
                 StartHistoryCatchUp(joined.Members);
+                RefreshSnapshots(); // JoinAsync returns on another thread at once: its caller reads Members and State next
                 _joined.TrySetResult(joined);
                 break;
             case DeniedEvent denied:

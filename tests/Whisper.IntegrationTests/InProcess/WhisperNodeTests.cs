@@ -32,6 +32,23 @@ public sealed class WhisperNodeTests
     }
 
     [Fact]
+    public async Task WhenJoinReturnsItsStateAndMemberListAlreadyShowTheMembersItWasAdmittedWith()
+    {
+        // JoinAsync completes on another thread than the driver's: a chat that lists node.Members right after it once
+        // showed a newcomer without the member it had just been introduced to (no later event adds an existing member).
+        await using var group = await InProcessGroup.StartAsync();
+        for (var i = 0; i < 8; i++)
+        {
+            var node = (await group.JoinAsync($"n{i}")).Node;
+
+            Assert.Equal(EngineState.Joined, node.State);
+            var listed = node.Members.Select(m => m.Member.Name).ToHashSet();
+            Assert.All(node.InitialMembers, m => Assert.Contains(m.Name, listed));
+            Assert.Contains(node.Members, m => m.IsSelf && m.Member.Name == $"n{i}");
+        }
+    }
+
+    [Fact]
     public async Task ReplyIsDeliveredAfterTheMessageItAnswersAndCarriesItInItsDependencies()
     {
         await using var group = await InProcessGroup.StartAsync();
