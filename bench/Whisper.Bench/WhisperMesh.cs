@@ -258,7 +258,7 @@ public sealed class CountingLossTransport(IDatagramTransport inner, int seed) : 
     {
         var blocking = (IBlockingDatagramReceiver)inner;
         var left = timeout;
-        while (blocking.TryReceive(buffer, left, left > TimeSpan.Zero ? slack : TimeSpan.Zero, out received))
+        while (blocking.TryReceive(buffer, left, slack, out received))
         {
             if (received.Length == 0 || LossField <= 0 || _random.NextDouble() >= LossField) // wake-ups are never dropped
             {

@@ -118,7 +118,7 @@ public sealed class FaultInjectingTransport : IDatagramTransport, IBlockingDatag
         // A dropped datagram does not restart the wait: the caller's deadline (its next timer) holds.
         var started = _time.GetTimestamp();
         var left = timeout;
-        while (blocking.TryReceive(buffer, left, left > TimeSpan.Zero ? slack : TimeSpan.Zero, out received)) // each iteration takes a real datagram: never spins
+        while (blocking.TryReceive(buffer, left, slack, out received)) // each iteration takes a real datagram: never spins
         {
             if (received.Length == 0 || !Draw(_receiveRandom, _faults.DropIncoming)) // a wake-up is never dropped (nor drawn for)
             {

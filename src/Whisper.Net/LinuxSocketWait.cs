@@ -227,22 +227,16 @@ internal sealed unsafe partial class LinuxSocketWait : IDisposable
 
     /// <summary>
     /// Takes one datagram into <paramref name="buffer"/> and its source into <paramref name="from"/> (a native sockaddr,
-    /// as <see cref="SocketAddress"/> holds it on Linux); waits at most <paramref name="timeout"/> (zero: not at all).
+    /// as <see cref="SocketAddress"/> holds it on Linux); waits <paramref name="timeout"/>, at most <paramref name="slack"/> longer (zero: not at all).
     /// Returns the datagram's real length (larger than the bytes copied when it was longer than the buffer or
     /// <see cref="SlotBytes"/>), -1 when nothing came in time or <see cref="Wake"/> ended the wait; ignorable errors
     /// (ICMP echoes of earlier sends) are counted in <paramref name="ignoredErrors"/> and skipped. With a zero timeout,
     /// the first call after the batch that emptied the socket was handed out reports nothing without asking the kernel
     /// again (it was empty a moment ago; the next wait polls it).
     /// </summary>
-    public int Receive(Span<byte> buffer, SocketAddress from, TimeSpan timeout, ref long ignoredErrors) =>
-        Receive(buffer, from, timeout, TimeSpan.Zero, ref ignoredErrors);
-
-    /// <summary>
-    /// <see cref="Receive(Span{byte}, SocketAddress, TimeSpan, ref long)"/> whose wait may end up to
-    /// <paramref name="slack"/> after <paramref name="timeout"/>: it blocks in the socket for the whole ticks that fit
-    /// before the timeout plus the slack (so a wait shorter than a tick blocks for one tick when the slack allows it,
-    /// instead of polling), and never past them.
-    /// </summary>
+    /// <param name="slack">How much later than <paramref name="timeout"/> a wait that finds nothing may end: it blocks in
+    /// the socket for the whole ticks that fit before the timeout plus the slack (so a wait shorter than a tick blocks for
+    /// one tick when the slack allows it, instead of polling), and never past them. Zero: ends early, never late.</param>
     public int Receive(Span<byte> buffer, SocketAddress from, TimeSpan timeout, TimeSpan slack, ref long ignoredErrors)
     {
         if (_next < _count)

@@ -89,7 +89,7 @@ public sealed partial class WhisperNode
             {
                 _stop.Token.ThrowIfCancellationRequested();
                 var datagrams = 0;
-                while (datagrams < MaxBatch && !_finished && TakeDatagram(receiver, buffer, TimeSpan.Zero, ref errors, out var received))
+                while (datagrams < MaxBatch && !_finished && TakeDatagram(receiver, buffer, TimeSpan.Zero, TimeSpan.Zero, ref errors, out var received))
                 {
                     Feed(buffer, received);
                     datagrams++;
@@ -251,10 +251,6 @@ public sealed partial class WhisperNode
     /// One receive on the driver thread into <paramref name="buffer"/>. True when something was taken from the socket
     /// (zero-length wake-ups included); errors other than disposal are logged and backed off (bounded), never thrown.
     /// </summary>
-    private bool TakeDatagram(IBlockingDatagramReceiver receiver, byte[] buffer, TimeSpan timeout, ref int errors, out ReceivedDatagram received) =>
-        TakeDatagram(receiver, buffer, timeout, TimeSpan.Zero, ref errors, out received);
-
-    /// <inheritdoc cref="TakeDatagram(IBlockingDatagramReceiver, byte[], TimeSpan, ref int, out ReceivedDatagram)"/>
     /// <param name="slack">How much later than <paramref name="timeout"/> a wait that finds nothing may end (the engine's lenient timers).</param>
     private bool TakeDatagram(IBlockingDatagramReceiver receiver, byte[] buffer, TimeSpan timeout, TimeSpan slack, ref int errors, out ReceivedDatagram received)
     {
